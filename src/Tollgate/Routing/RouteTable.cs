@@ -94,7 +94,11 @@ internal sealed class RouteTable : IDisposable
 
         Groups = groups.ToFrozenDictionary(StringComparer.Ordinal);
         Aliases = [.. Groups.Keys.Order(StringComparer.Ordinal)];
+        Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
     }
+
+    /// <summary>When this version of the config was loaded (unix seconds), shown as the models' <c>created</c>.</summary>
+    public long Created { get; }
 
     public TollgateConfig Config { get; }
 
