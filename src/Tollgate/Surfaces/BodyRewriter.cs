@@ -57,9 +57,14 @@ internal static class BodyRewriter
     {
         var root = JsonNode.Parse(body)!.AsObject();
         root["model"] = JsonNode.Parse(upstreamModelJson);
-        var options = root["stream_options"] as JsonObject ?? [];
-        options["include_usage"] = true;
-        root["stream_options"] = options.Parent is null ? options : options.DeepClone();
+        if (root["stream_options"] is JsonObject options)
+        {
+            options["include_usage"] = true;
+        }
+        else
+        {
+            root["stream_options"] = new JsonObject { ["include_usage"] = true };
+        }
         var output = new ArrayBufferWriter<byte>(body.Length + 64);
         using (var writer = new Utf8JsonWriter(output))
         {

@@ -13,6 +13,9 @@ internal sealed class OpenAiErrors : ISurfaceErrors
 {
     public static readonly OpenAiErrors Instance = new();
 
+    /// <summary>Messages quote names ('gpt-4o'); keep them readable rather than \u0027-escaped. The body is JSON, never HTML.</summary>
+    internal static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static string TypeFor(GatewayError error) => error.Status switch
     {
         401 => "authentication_error",
@@ -34,7 +37,7 @@ internal sealed class OpenAiErrors : ISurfaceErrors
         }
 
         var buffer = new ArrayBufferWriter<byte>(256 + (error.Message.Length * 2));
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
             writer.WriteStartObject();
             WriteErrorObject(writer, error);
@@ -53,7 +56,7 @@ internal sealed class OpenAiErrors : ISurfaceErrors
         {
             // The Responses stream's error event: {"type":"error","code","message","param"}.
             buffer.Write("event: error\ndata: "u8);
-            using var writer = new Utf8JsonWriter(buffer);
+            using var writer = new Utf8JsonWriter(buffer, WriterOptions);
             writer.WriteStartObject();
             writer.WriteString("type", "error");
             writer.WriteString("code", error.Code);
@@ -65,7 +68,7 @@ internal sealed class OpenAiErrors : ISurfaceErrors
         {
             // Chat streams carry errors as a data line with an error object, and never [DONE] after it.
             buffer.Write("data: "u8);
-            using var writer = new Utf8JsonWriter(buffer);
+            using var writer = new Utf8JsonWriter(buffer, WriterOptions);
             writer.WriteStartObject();
             WriteErrorObject(writer, error);
             writer.WriteEndObject();
