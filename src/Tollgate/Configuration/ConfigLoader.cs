@@ -78,7 +78,7 @@ internal static class ConfigLoader
         }
 
         var binder = new Binding(b, directory);
-        var config = binder.Bind(root) with { SourcePath = fullPath, Warnings = b.Warnings };
+        var config = binder.Bind(root) with { SourcePath = fullPath, Warnings = [.. b.Warnings] };
         if (b.Errors.Count > 0)
         {
             throw new ConfigException([.. b.Errors.OrderBy(e => e.Line)]);
