@@ -22,18 +22,21 @@ internal static class ConfigLoader
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
-        string yaml;
+        return Parse(ReadText(fullPath), fullPath);
+    }
+
+    /// <summary>Reads the file's text; a missing or unreadable file becomes a <see cref="ConfigException"/>.</summary>
+    internal static string ReadText(string fullPath)
+    {
         try
         {
-            yaml = File.ReadAllText(fullPath);
+            return File.ReadAllText(fullPath);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             var reason = ex is FileNotFoundException or DirectoryNotFoundException ? "the file does not exist" : ex.Message;
             throw new ConfigException([new ConfigError("", 0, $"cannot read {fullPath}: {reason}", Path.GetFileName(fullPath))]);
         }
-
-        return Parse(yaml, fullPath);
     }
 
     /// <summary>
@@ -51,10 +54,11 @@ internal static class ConfigLoader
         var b = new YamlBinder(fileName);
 
         YamlNode? root = null;
+        var scanner = new Scanner(new StringReader(yaml));
         try
         {
             var stream = new YamlStream();
-            stream.Load(new StringReader(yaml));
+            stream.Load(new Parser(scanner));
             if (stream.Documents.Count > 1)
             {
                 b.Error("", stream.Documents[1].RootNode, "the file must hold a single YAML document");
@@ -66,9 +70,15 @@ internal static class ConfigLoader
         {
             throw new ConfigException([new ConfigError("", (int)Math.Min(ex.Start.Line, int.MaxValue), SyntaxMessage(ex), fileName)]);
         }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet 16 throws this (not a YamlException) when the text ends inside an unclosed flow { } or [ ].
+            var line = (int)Math.Min(scanner.CurrentPosition.Line, int.MaxValue);
+            throw new ConfigException([new ConfigError("", line, "YAML syntax error: the text ends inside an unclosed { } or [ ]", fileName)]);
+        }
 
         var binder = new Binding(b, directory);
-        var config = binder.Bind(root) with { SourcePath = fullPath, Warnings = b.Warnings };
+        var config = binder.Bind(root) with { SourcePath = fullPath, Warnings = [.. b.Warnings] };
         if (b.Errors.Count > 0)
         {
             throw new ConfigException([.. b.Errors.OrderBy(e => e.Line)]);
@@ -526,7 +536,10 @@ internal static class ConfigLoader
                 }
                 else if (Array.IndexOf(modelNames, alias) < 0)
                 {
-                    b.Error(aliasPath, aliasNode, YamlBinder.UnknownMessage("model group", alias, modelNames) + " (fallback must name a model group defined under models)");
+                    // A warning, not an error: SPEC §10's own example falls back to a group it does not define.
+                    // The entry is dropped, so Fallback only ever names defined groups.
+                    b.Warn(aliasPath, aliasNode, YamlBinder.UnknownMessage("model group", alias, modelNames)
+                        + $"; this fallback of '{name}' is skipped until a model group of that name is defined");
                 }
                 else if (fallback.Contains(alias, StringComparer.Ordinal))
                 {

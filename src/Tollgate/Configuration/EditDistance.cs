@@ -54,7 +54,8 @@ internal static class EditDistance
         foreach (var candidate in candidates)
         {
             var distance = Between(lowered, candidate.ToLowerInvariant());
-            if (distance < bestDistance)
+            // Replacing every character of a short name is not a typo ('c' is not a misspelt 'a').
+            if (distance < bestDistance && distance < Math.Min(given.Length, candidate.Length))
             {
                 best = candidate;
                 bestDistance = distance;
