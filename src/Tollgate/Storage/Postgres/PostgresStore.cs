@@ -110,8 +110,11 @@ internal sealed class PostgresStore : SqlStore
             await import.CompleteAsync(cancellationToken);
         }
 
+        // Inserting in request-id order makes two batches that overlap (a replay racing the original) take
+        // their row locks in the same order, so they wait for each other instead of deadlocking.
         await ExecuteAsync(connection, transaction,
-            $"INSERT INTO ledger ({LedgerColumns}) SELECT {LedgerColumns} FROM ledger_staging ON CONFLICT (request_id) DO NOTHING",
+            $"INSERT INTO ledger ({LedgerColumns}) SELECT {LedgerColumns} FROM ledger_staging ORDER BY request_id " +
+            "ON CONFLICT (request_id) DO NOTHING",
             cancellationToken);
         await transaction.CommitAsync(cancellationToken);
     }
