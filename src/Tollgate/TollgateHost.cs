@@ -8,6 +8,7 @@ using Tollgate.Pipeline;
 using Tollgate.Routing;
 using Tollgate.Storage;
 using Tollgate.Surfaces;
+using Tollgate.Surfaces.Anthropic;
 using Tollgate.Surfaces.OpenAi;
 
 namespace Tollgate;
@@ -134,6 +135,7 @@ internal static class TollgateHost
 
         app.MapTollgateBasics();
         app.MapOpenAi();
+        app.MapAnthropic();
         if (config.Server.Admin)
         {
             app.MapAdmin();

@@ -124,20 +124,3 @@ internal sealed class GatewayContext
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 }
-
-/// <summary>What the client called, and how the answer streams.</summary>
-internal sealed record Operation(ISurfaceErrors Errors, string Endpoint, string UpstreamPath, StreamFormat StreamFormat, RequiredField Required);
-
-internal enum StreamFormat
-{
-    None,
-    ChatCompletions,
-    Responses,
-}
-
-internal enum RequiredField
-{
-    None,
-    Messages,
-    Input,
-}

@@ -74,7 +74,7 @@ internal sealed class GatewayPipeline
                 return;
             }
 
-            if (Validate(operation, peek) is { } invalid)
+            if ((Validate(operation, peek) ?? operation.Validate?.Invoke(body.Memory)) is { } invalid)
             {
                 await FailAsync(ctx, invalid);
                 return;
@@ -113,14 +113,22 @@ internal sealed class GatewayPipeline
             return new GatewayError(GatewayErrorKind.BadRequest, "'model' is required: name one of the model aliases from GET /v1/models.", "model");
         }
 
-        return operation.Required switch
+        if (operation.Required.HasFlag(RequiredField.Messages) && (peek.Present & RequestPeek.Field.Messages) == 0)
         {
-            RequiredField.Messages when (peek.Present & RequestPeek.Field.Messages) == 0 =>
-                new GatewayError(GatewayErrorKind.BadRequest, "'messages' is required: send an array of chat messages.", "messages"),
-            RequiredField.Input when (peek.Present & RequestPeek.Field.Input) == 0 =>
-                new GatewayError(GatewayErrorKind.BadRequest, "'input' is required: send the text (or array of texts) to embed.", "input"),
-            _ => null,
-        };
+            return new GatewayError(GatewayErrorKind.BadRequest, "'messages' is required: send an array of messages.", "messages");
+        }
+
+        if (operation.Required.HasFlag(RequiredField.Input) && (peek.Present & RequestPeek.Field.Input) == 0)
+        {
+            return new GatewayError(GatewayErrorKind.BadRequest, "'input' is required: send the text (or array of texts) to embed.", "input");
+        }
+
+        if (operation.Required.HasFlag(RequiredField.MaxTokens) && peek.MaxTokens is null)
+        {
+            return new GatewayError(GatewayErrorKind.BadRequest, "'max_tokens' is required: the most tokens the answer may have, a positive integer.", "max_tokens");
+        }
+
+        return null;
     }
 
     /// <summary>Alias → model group, then the key's allow-list. Sets the group on the context.</summary>
@@ -168,10 +176,10 @@ internal sealed class GatewayPipeline
                     continue;
                 }
 
-                if (provider.Kind != "openai")
+                if (provider.Kind != operation.NativeKind)
                 {
-                    ctx.Attempts.Add(new Attempt(deployment.Label, 0, 0, $"provider kind '{provider.Kind}' is not served on this surface yet"));
-                    lastError ??= new GatewayError(GatewayErrorKind.NoDeployment, $"provider kind '{provider.Kind}' cannot serve OpenAI-format requests yet");
+                    ctx.Attempts.Add(new Attempt(deployment.Label, 0, 0, $"provider kind '{provider.Kind}' cannot serve {operation.Endpoint} requests yet"));
+                    lastError ??= new GatewayError(GatewayErrorKind.NoDeployment, $"provider kind '{provider.Kind}' cannot serve {operation.Endpoint} requests yet");
                     continue;
                 }
 
@@ -230,7 +238,8 @@ internal sealed class GatewayPipeline
         var provider = deployment.Provider;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         using var upstreamBody = BodyRewriter.Rewrite(body.Span, peek, deployment.ModelJson, wantUsage, out var injectedUsage);
-        using var request = new HttpRequestMessage(HttpMethod.Post, provider.BaseUrl + ctx.Operation.UpstreamPath)
+        var url = provider.BaseUrl + ctx.Operation.UpstreamPath + (ctx.Operation.ForwardQuery ? http.Request.QueryString.Value : null);
+        using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
             Content = new ReadOnlyMemoryContent(upstreamBody.Memory),
             Version = HttpVersion.Version11,

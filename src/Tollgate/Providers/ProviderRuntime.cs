@@ -58,9 +58,22 @@ internal sealed class ProviderRuntime : IDisposable
 
     public HttpMessageInvoker Invoker { get; }
 
+    /// <summary>The beta a subscription (OAuth) credential needs on Anthropic.</summary>
+    public const string OAuthBeta = "oauth-2025-04-20";
+
+    /// <summary>The Messages API version sent when the client named none (a translated request).</summary>
+    public const string DefaultAnthropicVersion = "2023-06-01";
+
     /// <summary>Sets the upstream credential on the request the way this provider kind expects it.</summary>
     public void ApplyCredential(HttpRequestMessage request, IHeaderDictionary clientHeaders)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(clientHeaders);
+        if (Kind == "anthropic")
+        {
+            PrepareAnthropicHeaders(request);
+        }
+
         switch (Config.Auth.Type)
         {
             case "api_key" when Kind == "anthropic":
@@ -84,6 +97,42 @@ internal sealed class ProviderRuntime : IDisposable
                 }
 
                 break;
+        }
+    }
+
+    /// <summary>
+    /// <c>anthropic-beta</c> goes upstream as the client sent it, less the betas this provider rejects,
+    /// plus the OAuth beta when the credential is a subscription token. <c>anthropic-version</c> is kept,
+    /// or defaulted when absent.
+    /// </summary>
+    private void PrepareAnthropicHeaders(HttpRequestMessage request)
+    {
+        var needsOAuth = Config.Auth.Type == "oauth";
+        if (request.Headers.TryGetValues("anthropic-beta", out var values) && (needsOAuth || Config.RejectBetas.Count > 0))
+        {
+            var betas = values
+                .SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                .Where(b => !Config.RejectBetas.Contains(b, StringComparer.Ordinal))
+                .ToList();
+            if (needsOAuth && !betas.Contains(OAuthBeta, StringComparer.Ordinal))
+            {
+                betas.Add(OAuthBeta);
+            }
+
+            request.Headers.Remove("anthropic-beta");
+            if (betas.Count > 0)
+            {
+                request.Headers.TryAddWithoutValidation("anthropic-beta", string.Join(',', betas));
+            }
+        }
+        else if (needsOAuth)
+        {
+            request.Headers.TryAddWithoutValidation("anthropic-beta", OAuthBeta);
+        }
+
+        if (!request.Headers.Contains("anthropic-version"))
+        {
+            request.Headers.TryAddWithoutValidation("anthropic-version", DefaultAnthropicVersion);
         }
     }
 

@@ -194,8 +194,28 @@ internal static class SseRelay
                 return true;
             }
 
-            // Responses: the terminal events are response.completed, response.incomplete, response.failed, error.
             var type = TopLevelString(payload, "type"u8);
+            if (format == StreamFormat.AnthropicMessages)
+            {
+                // message_start carries the input usage, message_delta the running output usage; message_stop ends it.
+                switch (type)
+                {
+                    case "message_start" or "message_delta" when UsageReader.TryRead(payload, out var part):
+                        ctx.Usage = Merge(ctx.Usage, part);
+                        break;
+                    case "message_stop":
+                        Completed = true;
+                        break;
+                    case "error":
+                        Completed = true;
+                        ctx.ErrorType = "upstream_stream_error";
+                        break;
+                }
+
+                return true;
+            }
+
+            // Responses: the terminal events are response.completed, response.incomplete, response.failed, error.
             if (type is "response.completed" or "response.incomplete" or "response.failed" or "error")
             {
                 Completed = true;
@@ -212,6 +232,14 @@ internal static class SseRelay
 
             return true;
         }
+
+        /// <summary>Later usage reports win field by field; zeros in a delta do not erase what message_start said.</summary>
+        private static Usage Merge(Usage known, Usage update) => new(
+            update.InputTokens > 0 ? update.InputTokens : known.InputTokens,
+            update.OutputTokens > 0 ? update.OutputTokens : known.OutputTokens,
+            update.CacheReadTokens > 0 ? update.CacheReadTokens : known.CacheReadTokens,
+            update.CacheWriteTokens > 0 ? update.CacheWriteTokens : known.CacheWriteTokens,
+            update.ReasoningTokens > 0 ? update.ReasoningTokens : known.ReasoningTokens);
 
         private static ReadOnlySpan<byte> DataPayload(ReadOnlySpan<byte> ev)
         {

@@ -7,7 +7,8 @@ namespace Tollgate.Streaming;
 /// Reads a <c>usage</c> object out of an OpenAI-format JSON document (a chat completion, a stream chunk,
 /// an embeddings response, a Responses object or a <c>response.completed</c> event) without a DTO.
 /// Chat names the fields prompt_tokens/completion_tokens with *_details; Responses names them
-/// input_tokens/output_tokens with *_details. Both are understood.
+/// input_tokens/output_tokens with *_details; Anthropic (a message, or the message_start/message_delta
+/// events) puts cache_read_input_tokens and cache_creation_input_tokens beside input_tokens. All are understood.
 /// </summary>
 internal static class UsageReader
 {
@@ -59,7 +60,7 @@ internal static class UsageReader
                 continue;
             }
 
-            if (level == 0 && reader.ValueTextEquals("response"u8))
+            if (level == 0 && (reader.ValueTextEquals("response"u8) || reader.ValueTextEquals("message"u8)))
             {
                 reader.Read();
                 if (reader.TokenType == JsonTokenType.StartObject && FindUsage(ref reader, 1, out usage))
@@ -80,6 +81,8 @@ internal static class UsageReader
     private static Usage ReadUsageObject(ref Utf8JsonReader reader)
     {
         long input = 0, output = 0, cacheRead = 0, cacheWrite = 0, reasoning = 0;
+        // Anthropic reports cache reads and writes beside input_tokens, not inside it.
+        long anthropicCacheRead = 0, anthropicCacheWrite = 0;
         var depth = reader.CurrentDepth;
         while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == depth))
         {
@@ -95,6 +98,14 @@ internal static class UsageReader
             else if (reader.ValueTextEquals("completion_tokens"u8) || reader.ValueTextEquals("output_tokens"u8))
             {
                 output = ReadLong(ref reader);
+            }
+            else if (reader.ValueTextEquals("cache_read_input_tokens"u8))
+            {
+                anthropicCacheRead = ReadLong(ref reader);
+            }
+            else if (reader.ValueTextEquals("cache_creation_input_tokens"u8))
+            {
+                anthropicCacheWrite = ReadLong(ref reader);
             }
             else if (reader.ValueTextEquals("prompt_tokens_details"u8) || reader.ValueTextEquals("input_tokens_details"u8)
                 || reader.ValueTextEquals("completion_tokens_details"u8) || reader.ValueTextEquals("output_tokens_details"u8))
@@ -137,6 +148,11 @@ internal static class UsageReader
                 reader.Read();
                 reader.Skip();
             }
+        }
+
+        if (anthropicCacheRead > 0 || anthropicCacheWrite > 0)
+        {
+            return new Usage(input + anthropicCacheRead + anthropicCacheWrite, output, anthropicCacheRead, anthropicCacheWrite, reasoning);
         }
 
         return new Usage(input, output, cacheRead, cacheWrite, reasoning);

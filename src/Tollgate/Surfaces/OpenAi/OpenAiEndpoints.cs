@@ -9,9 +9,9 @@ namespace Tollgate.Surfaces.OpenAi;
 /// <summary>The OpenAI-compatible surface: chat completions, Responses, embeddings and the model list.</summary>
 internal static class OpenAiEndpoints
 {
-    private static readonly Operation Chat = new(OpenAiErrors.Instance, "openai.chat", "/chat/completions", StreamFormat.ChatCompletions, RequiredField.Messages);
-    private static readonly Operation Responses = new(OpenAiErrors.Instance, "openai.responses", "/responses", StreamFormat.Responses, RequiredField.None);
-    private static readonly Operation Embeddings = new(OpenAiErrors.Instance, "openai.embeddings", "/embeddings", StreamFormat.None, RequiredField.Input);
+    private static readonly Operation Chat = new(OpenAiErrors.Instance, "openai.chat", ApiFormat.OpenAiChat, RequiredField.Messages);
+    private static readonly Operation Responses = new(OpenAiErrors.Instance, "openai.responses", ApiFormat.OpenAiResponses, RequiredField.None);
+    private static readonly Operation Embeddings = new(OpenAiErrors.Instance, "openai.embeddings", ApiFormat.OpenAiEmbeddings, RequiredField.Input);
 
     public static void MapOpenAi(this IEndpointRouteBuilder app)
     {
