@@ -116,7 +116,8 @@ internal static class TollgateHost
         services.AddSingleton(store);
         services.AddSingleton(config.Ledger);
         services.AddSingleton(sp => new ConfigMonitor(config, sp.GetRequiredService<ILogger<ConfigMonitor>>(), sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton(new RouteTableHolder(config));
+        services.AddSingleton<HealthRegistry>();
+        services.AddSingleton(sp => new RouteTableHolder(config, sp.GetRequiredService<HealthRegistry>()));
         services.AddSingleton<KeyCache>();
         services.AddSingleton<KeyService>();
         services.AddSingleton<LedgerWriter>();

@@ -33,6 +33,7 @@ internal sealed record RotateRequest
 internal sealed record KeyView
 {
     public required string Id { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Key { get; init; }
     public string? Alias { get; init; }
     public string? Workspace { get; init; }

@@ -37,6 +37,24 @@ internal sealed class GatewayContext
 
     public List<Attempt> Attempts { get; } = new(2);
 
+    /// <summary>Deployments actually called (skipped ones are not counted).</summary>
+    public int TriedCount
+    {
+        get
+        {
+            var count = 0;
+            foreach (var attempt in Attempts)
+            {
+                count += attempt.Skipped ? 0 : 1;
+            }
+
+            return count;
+        }
+    }
+
+    /// <summary>Comma-separated data classes of the request, if any.</summary>
+    public string? DataClasses { get; set; }
+
     public Deployment? ServedBy { get; set; }
 
     /// <summary><c>from -> to</c> when a different model group served.</summary>
@@ -91,6 +109,7 @@ internal sealed class GatewayContext
             Streamed = Streamed,
             UserAgent = headers.UserAgent.Count > 0 ? headers.UserAgent.ToString() : null,
             SessionId = headers.TryGetValue("x-claude-code-session-id", out var session) ? session.ToString() : null,
+            DataClasses = DataClasses,
         };
     }
 
@@ -106,6 +125,11 @@ internal sealed class GatewayContext
                 writer.WriteString("deployment", attempt.Deployment);
                 writer.WriteNumber("status", attempt.Status);
                 writer.WriteNumber("latency_ms", Math.Round(attempt.LatencyMs, 3));
+                if (attempt.Skipped)
+                {
+                    writer.WriteBoolean("skipped", true);
+                }
+
                 if (attempt.Error is null)
                 {
                     writer.WriteNull("error");

@@ -6,6 +6,7 @@ internal enum GatewayErrorKind
     MissingKey,
     InvalidKey,
     ModelNotAllowed,
+    DataClassBlocked,
     UnknownModel,
     BadRequest,
     BodyTooLarge,
@@ -28,7 +29,7 @@ internal sealed record GatewayError(GatewayErrorKind Kind, string Message, strin
     public int Status => Kind switch
     {
         GatewayErrorKind.MissingKey or GatewayErrorKind.InvalidKey or GatewayErrorKind.UpstreamAuth => 401,
-        GatewayErrorKind.ModelNotAllowed => 403,
+        GatewayErrorKind.ModelNotAllowed or GatewayErrorKind.DataClassBlocked => 403,
         GatewayErrorKind.UnknownModel => 404,
         GatewayErrorKind.BadRequest => 400,
         GatewayErrorKind.BodyTooLarge => 413,
@@ -44,6 +45,7 @@ internal sealed record GatewayError(GatewayErrorKind Kind, string Message, strin
         GatewayErrorKind.MissingKey => "missing_api_key",
         GatewayErrorKind.InvalidKey => "invalid_api_key",
         GatewayErrorKind.ModelNotAllowed => "model_not_allowed",
+        GatewayErrorKind.DataClassBlocked => "data_class_not_allowed",
         GatewayErrorKind.UnknownModel => "model_not_found",
         GatewayErrorKind.BadRequest => "invalid_request",
         GatewayErrorKind.BodyTooLarge => "request_too_large",

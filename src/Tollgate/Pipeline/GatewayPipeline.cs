@@ -4,6 +4,7 @@ using System.Net;
 using Tollgate.Keys;
 using Tollgate.Ledger;
 using Tollgate.Routing;
+using Tollgate.Sensitivity;
 using Tollgate.Streaming;
 using Tollgate.Surfaces;
 using Tollgate.Telemetry;
@@ -135,6 +136,13 @@ internal sealed class GatewayPipeline
     private static GatewayError? Route(GatewayContext ctx, RouteTable table, string model)
     {
         var key = ctx.Key!;
+        if (key.Record.Tier is { } tierName && table.Config.Tiers.TryGetValue(tierName, out var tier)
+            && tier.Remap.TryGetValue(model, out var remapped))
+        {
+            // The tier serves another alias in place of the one asked for; the allow-list applies to what is served.
+            model = remapped;
+        }
+
         if (!table.Groups.TryGetValue(model, out var group))
         {
             var allowed = table.Aliases.Where(a => ModelAccess.IsAllowed(key, table, a));
@@ -160,38 +168,53 @@ internal sealed class GatewayPipeline
         var http = ctx.Http;
         var operation = ctx.Operation;
         var requested = ctx.Group!;
-        http.Response.Headers["x-tollgate-model-group"] = requested.Name;
+        http.Response.Headers["x-tollgate-model-group"] = ctx.ModelRequested ?? requested.Name;
         GatewayError? lastError = null;
+        string? blockedClass = null;
+        DateTimeOffset? coolingUntil = null;
         var wantUsage = peek.Stream && operation.StreamFormat == StreamFormat.ChatCompletions;
+        var classes = DataClassPolicy.Classify(http.Request.Headers, ctx.Key!, body.Span, table);
+        ctx.DataClasses = classes.Count == 0 ? null : string.Join(',', classes.Select(c => c.Class));
 
         foreach (var group in GroupsToTry(table, requested))
         {
-            foreach (var deployment in group.Deployments)
+            foreach (var deployment in Balancer.Order(group, Random.Shared))
             {
                 var provider = deployment.Provider;
                 if (provider.DisabledReason is { } disabled)
                 {
-                    ctx.Attempts.Add(new Attempt(deployment.Label, 0, 0, disabled));
+                    ctx.Attempts.Add(Attempt.Skip(deployment.Label, disabled));
                     lastError ??= new GatewayError(GatewayErrorKind.NoDeployment, disabled);
                     continue;
                 }
 
                 if (provider.Kind != operation.NativeKind)
                 {
-                    ctx.Attempts.Add(new Attempt(deployment.Label, 0, 0, $"provider kind '{provider.Kind}' cannot serve {operation.Endpoint} requests yet"));
-                    lastError ??= new GatewayError(GatewayErrorKind.NoDeployment, $"provider kind '{provider.Kind}' cannot serve {operation.Endpoint} requests yet");
+                    var reason = $"provider kind '{provider.Kind}' cannot serve {operation.Endpoint} requests yet";
+                    ctx.Attempts.Add(Attempt.Skip(deployment.Label, reason));
+                    lastError ??= new GatewayError(GatewayErrorKind.NoDeployment, reason);
+                    continue;
+                }
+
+                if (DataClassPolicy.Blocking(table, classes, provider.Name) is { } blocking)
+                {
+                    ctx.Attempts.Add(Attempt.Skip(deployment.Label, $"data class '{blocking}' may not go to provider {provider.Name}"));
+                    blockedClass ??= blocking;
+                    continue;
+                }
+
+                var health = deployment.Health;
+                if (!health.TryAcquire(_time.GetUtcNow()))
+                {
+                    ctx.Attempts.Add(Attempt.Skip(deployment.Label, $"cooling down until {health.CooldownUntil:O} after: {health.LastError}"));
+                    coolingUntil = coolingUntil is { } known && known < health.CooldownUntil ? known : health.CooldownUntil;
                     continue;
                 }
 
                 var outcome = await AttemptAsync(ctx, group, deployment, body, peek, wantUsage);
-                if (outcome is null)
+                if (outcome is null || outcome.Kind == GatewayErrorKind.UpstreamClientError)
                 {
-                    return;
-                }
-
-                if (outcome.Kind == GatewayErrorKind.UpstreamClientError)
-                {
-                    // The caller's fault (400/404/422): already relayed as the upstream sent it, no fallback.
+                    // Served, or the caller's own fault (400/404/422) relayed as the upstream sent it: no fallback.
                     return;
                 }
 
@@ -199,8 +222,30 @@ internal sealed class GatewayPipeline
             }
         }
 
-        var error = lastError ?? new GatewayError(GatewayErrorKind.NoDeployment, "the model group has no deployments");
-        await FailAsync(ctx, error with { Message = FinalMessage(ctx, error) });
+        GatewayError error;
+        if (lastError is not null && lastError.Kind != GatewayErrorKind.NoDeployment)
+        {
+            error = lastError with { Message = FinalMessage(ctx, lastError) };
+        }
+        else if (blockedClass is not null)
+        {
+            var reason = classes.First(c => c.Class == blockedClass).Reason;
+            error = new GatewayError(GatewayErrorKind.DataClassBlocked,
+                $"This request carries data class '{blockedClass}' ({reason}), and no deployment of model group '{requested.Name}' may receive it. Remove the data, or ask your operator to allow a provider for '{blockedClass}' in data_classes.");
+        }
+        else if (coolingUntil is { } until)
+        {
+            var seconds = (int)Math.Ceiling(Math.Max(1, (until - _time.GetUtcNow()).TotalSeconds));
+            error = new GatewayError(GatewayErrorKind.AllCoolingDown, string.Empty, RetryAfterSeconds: seconds);
+            error = error with { Message = $"Every deployment of model group '{requested.Name}' is cooling down after failures; retry in {seconds.ToString(CultureInfo.InvariantCulture)}s. {FinalMessage(ctx, error)}" };
+        }
+        else
+        {
+            error = lastError ?? new GatewayError(GatewayErrorKind.NoDeployment, "the model group has no deployments");
+            error = error with { Message = FinalMessage(ctx, error) };
+        }
+
+        await FailAsync(ctx, error);
     }
 
     /// <summary>The group itself, then the groups its <c>fallback</c> names, in order.</summary>
@@ -221,18 +266,70 @@ internal sealed class GatewayPipeline
         var tried = ctx.Attempts.Count == 0
             ? "no deployment was tried"
             : string.Join("; ", ctx.Attempts.Select(a => a.Status == 0 ? $"{a.Deployment}: {a.Error}" : $"{a.Deployment}: {a.Status.ToString(CultureInfo.InvariantCulture)} {a.Error}"));
+
         var what = error.Kind switch
         {
             GatewayErrorKind.UpstreamAuth => "The upstream rejected the gateway's credential",
             GatewayErrorKind.UpstreamRateLimited => "The upstream is rate-limiting this model",
             GatewayErrorKind.NoDeployment => "No deployment could serve this model",
+            GatewayErrorKind.AllCoolingDown => "No upstream was called",
             _ => "The upstream failed",
         };
-        return $"{what} for model group '{ctx.Group!.Name}'. Tried {ctx.Attempts.Count.ToString(CultureInfo.InvariantCulture)}: {tried}.";
+        if (error.Kind == GatewayErrorKind.AllCoolingDown)
+        {
+            return $"{what}: {tried}.";
+        }
+
+        return $"{what} for model group '{ctx.Group!.Name}'. Tried {ctx.TriedCount.ToString(CultureInfo.InvariantCulture)}: {tried}.";
     }
 
     /// <summary>One try of one deployment. Returns null when it served (or the client went away), else the failure.</summary>
     private async Task<GatewayError?> AttemptAsync(GatewayContext ctx, ModelGroup group, Deployment deployment, PooledBytes body, RequestPeek peek, bool wantUsage)
+    {
+        var health = deployment.Health;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        health.Enter();
+        GatewayError? outcome;
+        try
+        {
+            outcome = await CallAsync(ctx, group, deployment, body, peek, wantUsage);
+        }
+        catch
+        {
+            // The client went away (or something unexpected): the deployment was not judged either way.
+            health.ReleaseProbe();
+            throw;
+        }
+        finally
+        {
+            health.Leave();
+        }
+
+        if (outcome is null && ctx.ErrorType == "stream_interrupted")
+        {
+            health.ReportFailure(_time.GetUtcNow(), CooldownPolicy.Default, null, "the stream broke mid-way");
+        }
+        else if (outcome is null || outcome.Kind == GatewayErrorKind.UpstreamClientError)
+        {
+            health.ReportSuccess(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        else
+        {
+            var now = _time.GetUtcNow();
+            DateTimeOffset? reset = outcome.RetryAfterSeconds is { } seconds ? now.AddSeconds(seconds) : null;
+            var until = health.ReportFailure(now, CooldownPolicy.Default, reset, outcome.Message);
+            if (outcome.Kind == GatewayErrorKind.UpstreamRateLimited && outcome.RetryAfterSeconds is null)
+            {
+                // The upstream named no reset time; this deployment is out until its cooldown ends, so say that.
+                outcome = outcome with { RetryAfterSeconds = (int)Math.Ceiling(Math.Max(1, (until - now).TotalSeconds)) };
+            }
+        }
+
+        return outcome;
+    }
+
+    /// <summary>One call to one deployment and, when it serves, the relay of its answer.</summary>
+    private async Task<GatewayError?> CallAsync(GatewayContext ctx, ModelGroup group, Deployment deployment, PooledBytes body, RequestPeek peek, bool wantUsage)
     {
         var http = ctx.Http;
         var provider = deployment.Provider;
@@ -299,7 +396,7 @@ internal sealed class GatewayPipeline
                 case 401 or 403:
                     return new GatewayError(GatewayErrorKind.UpstreamAuth, message);
                 case 429:
-                    return new GatewayError(GatewayErrorKind.UpstreamRateLimited, message, RetryAfterSeconds: retryAfter ?? 1);
+                    return new GatewayError(GatewayErrorKind.UpstreamRateLimited, message, RetryAfterSeconds: retryAfter);
                 case 408 or 409 or >= 500:
                     return new GatewayError(GatewayErrorKind.UpstreamFailed, message);
                 default:
@@ -325,7 +422,7 @@ internal sealed class GatewayPipeline
     {
         var headers = ctx.Http.Response.Headers;
         headers["x-tollgate-deployment"] = deployment.Label;
-        headers["x-tollgate-attempts"] = ctx.Attempts.Count.ToString(CultureInfo.InvariantCulture);
+        headers["x-tollgate-attempts"] = ctx.TriedCount.ToString(CultureInfo.InvariantCulture);
         if (ctx.Fallback is not null)
         {
             // Served by a fallback group: say so before the body starts.
@@ -428,9 +525,13 @@ internal sealed class GatewayPipeline
         return (text, UpstreamErrorText.Extract(text, (int)response.StatusCode), RetryAfterSeconds(response));
     }
 
-    /// <summary>Seconds until the upstream says to retry: <c>retry-after</c> (seconds or a date), else unknown.</summary>
+    /// <summary>
+    /// Seconds until the upstream says to retry: <c>retry-after</c> (seconds or a date), else Anthropic's
+    /// <c>anthropic-ratelimit-*-reset</c> times, else OpenAI's <c>x-ratelimit-reset-*</c> durations; null when none.
+    /// </summary>
     private int? RetryAfterSeconds(HttpResponseMessage response)
     {
+        var now = _time.GetUtcNow();
         var retry = response.Headers.RetryAfter;
         if (retry?.Delta is { } delta)
         {
@@ -439,10 +540,30 @@ internal sealed class GatewayPipeline
 
         if (retry?.Date is { } date)
         {
-            return (int)Math.Ceiling(Math.Max(0, (date - _time.GetUtcNow()).TotalSeconds));
+            return (int)Math.Ceiling(Math.Max(0, (date - now).TotalSeconds));
         }
 
-        return null;
+        double? latest = null;
+        foreach (var (name, values) in response.Headers)
+        {
+            if (!name.EndsWith("-reset", StringComparison.OrdinalIgnoreCase) && !name.StartsWith("x-ratelimit-reset", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            foreach (var value in values)
+            {
+                double? seconds = DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
+                    ? (at - now).TotalSeconds
+                    : RateLimitDuration.TryParseSeconds(value);
+                if (seconds is { } s && (latest is null || s > latest))
+                {
+                    latest = s;
+                }
+            }
+        }
+
+        return latest is { } l ? (int)Math.Ceiling(Math.Max(0, l)) : null;
     }
 
     private static string Describe(HttpRequestException ex) => ex.HttpRequestError switch
@@ -464,7 +585,7 @@ internal sealed class GatewayPipeline
             return;
         }
 
-        response.Headers["x-tollgate-attempts"] = ctx.Attempts.Count.ToString(CultureInfo.InvariantCulture);
+        response.Headers["x-tollgate-attempts"] = ctx.TriedCount.ToString(CultureInfo.InvariantCulture);
         await ctx.Operation.Errors.WriteAsync(response, error);
     }
 

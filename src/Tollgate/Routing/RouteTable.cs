@@ -10,8 +10,9 @@ namespace Tollgate.Routing;
 /// <summary>A deployment ready to serve: its provider's pool, the upstream model, its price.</summary>
 internal sealed class Deployment
 {
-    public Deployment(ProviderRuntime provider, DeploymentConfig config, int index)
+    public Deployment(ProviderRuntime provider, DeploymentConfig config, int index, HealthRegistry health)
     {
+        ArgumentNullException.ThrowIfNull(health);
         Provider = provider;
         Model = config.Model;
         Priority = config.Priority ?? 0;
@@ -20,7 +21,11 @@ internal sealed class Deployment
         Price = PriceTable.Resolve(config.Price, config.Model);
         Label = $"{provider.Name}/{config.Model}";
         ModelJson = JsonSerializer.SerializeToUtf8Bytes(config.Model, RoutingJson.Default.String);
+        Health = health.For(Label);
     }
+
+    /// <summary>Cooldown circuit, in-flight count and latency; shared by every config version.</summary>
+    public DeploymentHealth Health { get; }
 
     public ProviderRuntime Provider { get; }
 
@@ -50,9 +55,17 @@ internal sealed class ModelGroup
         Name = config.Name;
         Family = config.Family;
         Fallback = config.Fallback;
+        Balance = config.Balance;
         // Lower priority first; list order among equals (a stable sort).
         Deployments = [.. deployments.OrderBy(d => d.Priority).ThenBy(d => d.Index)];
+        HasPriorityTies = Deployments.Select(d => d.Priority).Distinct().Count() < Deployments.Count;
     }
+
+    /// <summary>weighted | least-busy | lowest-latency, among deployments of equal priority.</summary>
+    public string Balance { get; }
+
+    /// <summary>Whether some deployments share a priority (only then does balancing reorder them).</summary>
+    public bool HasPriorityTies { get; }
 
     public string Name { get; }
 
@@ -69,9 +82,10 @@ internal sealed class ModelGroup
 /// </summary>
 internal sealed class RouteTable : IDisposable
 {
-    public RouteTable(TollgateConfig config, IReadOnlyDictionary<string, ProviderRuntime>? reuse = null)
+    public RouteTable(TollgateConfig config, HealthRegistry? health = null, IReadOnlyDictionary<string, ProviderRuntime>? reuse = null)
     {
         ArgumentNullException.ThrowIfNull(config);
+        Health = health ?? new HealthRegistry();
         Config = config;
         Currency = new Currency(config.Reporting);
         var providers = new Dictionary<string, ProviderRuntime>(StringComparer.Ordinal);
@@ -87,7 +101,7 @@ internal sealed class RouteTable : IDisposable
         foreach (var (alias, groupConfig) in config.Models)
         {
             var deployments = groupConfig.Deployments
-                .Select((d, i) => new Deployment(Providers[d.Provider], d, i))
+                .Select((d, i) => new Deployment(Providers[d.Provider], d, i, Health))
                 .ToList();
             groups[alias] = new ModelGroup(groupConfig, deployments);
         }
@@ -101,6 +115,8 @@ internal sealed class RouteTable : IDisposable
     public long Created { get; }
 
     public TollgateConfig Config { get; }
+
+    public HealthRegistry Health { get; }
 
     public Currency Currency { get; }
 

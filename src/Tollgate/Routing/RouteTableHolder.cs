@@ -7,14 +7,14 @@ internal sealed class RouteTableHolder : IDisposable
 {
     private volatile RouteTable _current;
 
-    public RouteTableHolder(TollgateConfig config) => _current = new RouteTable(config);
+    public RouteTableHolder(TollgateConfig config, HealthRegistry health) => _current = new RouteTable(config, health);
 
     public RouteTable Current => _current;
 
     public void Apply(TollgateConfig config)
     {
         var old = _current;
-        var next = new RouteTable(config, old.Providers);
+        var next = new RouteTable(config, old.Health, old.Providers);
         _current = next;
         // Old pools may still carry requests in flight; let them finish before closing the sockets.
         _ = Task.Delay(TimeSpan.FromMinutes(5)).ContinueWith(_ => old.DisposeUnshared(next), TaskScheduler.Default);
