@@ -38,9 +38,10 @@ public sealed class FallbackTests(GatewayStack stack)
         using var deadline = Deadline.After(30);
         var key = await stack.MintKeyAsync("fallback-5xx", deadline.Token);
 
-        var answer = await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("fallback-5xx", "TG_PLAIN"), deadline.Token);
+        var answer = await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("fallback-5xx", "TG_FALLBACK"), deadline.Token);
 
         answer.Status.ShouldBe(HttpStatusCode.OK, answer.Body);
+        answer.Json.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString().ShouldBe("the second deployment served");
         answer.Header("x-tollgate-attempts").ShouldBe("2");
         answer.Header("x-tollgate-deployment").ShouldBe("mock/gpt-4o-mini");
 

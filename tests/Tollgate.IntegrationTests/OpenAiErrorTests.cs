@@ -105,7 +105,7 @@ public sealed class OpenAiErrorTests(GatewayStack stack)
         using var deadline = Deadline.After(30);
         var key = await stack.MintKeyAsync("err-upstream-401", deadline.Token);
 
-        var answer = await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("err-bad-credential", "TG_PLAIN"), deadline.Token);
+        var answer = await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("err-bad-credential", RawCall.FailurePrompt), deadline.Token);
 
         var message = answer.ShouldBeOpenAiError(HttpStatusCode.Unauthorized);
         message.ShouldContain("err-bad-credential", Case.Sensitive, "the message names the model group");
@@ -119,7 +119,7 @@ public sealed class OpenAiErrorTests(GatewayStack stack)
         using var deadline = Deadline.After(30);
         var key = await stack.MintKeyAsync("err-upstream-502", deadline.Token);
 
-        var answer = await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("err-upstream-500", "TG_PLAIN"), deadline.Token);
+        var answer = await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("err-upstream-500", RawCall.FailurePrompt), deadline.Token);
 
         var message = answer.ShouldBeOpenAiError(HttpStatusCode.BadGateway);
         message.ShouldContain("Upstream shard 7 is on fire", Case.Sensitive, "the upstream's own message is carried");
@@ -141,7 +141,7 @@ public sealed class OpenAiErrorTests(GatewayStack stack)
         using var deadline = Deadline.After(30);
         var key = await stack.MintKeyAsync("err-upstream-429", deadline.Token);
 
-        var answer = await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("err-upstream-429", "TG_PLAIN"), deadline.Token);
+        var answer = await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("err-upstream-429", RawCall.FailurePrompt), deadline.Token);
 
         var message = answer.ShouldBeOpenAiError(HttpStatusCode.TooManyRequests);
         message.ShouldContain("err-upstream-429");
@@ -171,7 +171,7 @@ public sealed class OpenAiErrorTests(GatewayStack stack)
     {
         using var deadline = Deadline.After(30);
         var key = await stack.MintKeyAsync("err-mid-stream", deadline.Token);
-        using var request = GatewayStack.DataRequest(HttpMethod.Post, "/v1/chat/completions", key.Secret, RawCall.Chat("err-mid-stream", "TG_PLAIN", stream: true));
+        using var request = GatewayStack.DataRequest(HttpMethod.Post, "/v1/chat/completions", key.Secret, RawCall.Chat("err-mid-stream", RawCall.FailurePrompt, stream: true));
 
         using var response = await stack.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
         response.StatusCode.ShouldBe(HttpStatusCode.OK, "the first bytes were relayed before the upstream failed");
@@ -196,7 +196,7 @@ public sealed class OpenAiErrorTests(GatewayStack stack)
         using var deadline = Deadline.After(30);
         var key = await stack.MintKeyAsync("err-mid-stream-responses", deadline.Token);
         using var request = GatewayStack.DataRequest(HttpMethod.Post, "/v1/responses", key.Secret,
-            new { model = "err-mid-stream-responses", input = "TG_PLAIN", stream = true });
+            new { model = "err-mid-stream-responses", input = RawCall.FailurePrompt, stream = true });
 
         using var response = await stack.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
         response.StatusCode.ShouldBe(HttpStatusCode.OK);

@@ -33,8 +33,8 @@ public sealed class SecretHygieneTests(GatewayStack stack)
         var malformed = GatewayStack.DataRequest(HttpMethod.Post, "/v1/chat/completions", key.Secret);
         malformed.Content = new StringContent("{\"model\": ", Encoding.UTF8, "application/json");
         (await stack.Http.AnswerAsync(malformed, ct)).Status.ShouldBe(HttpStatusCode.BadRequest);
-        (await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("leak-upstream-500", "TG_PLAIN"), ct)).Status.ShouldBe(HttpStatusCode.BadGateway);
-        (await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("leak-bad-credential", "TG_PLAIN"), ct)).Status.ShouldBe(HttpStatusCode.Unauthorized);
+        (await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("leak-upstream-500", RawCall.FailurePrompt), ct)).Status.ShouldBe(HttpStatusCode.BadGateway);
+        (await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("leak-bad-credential", RawCall.FailurePrompt), ct)).Status.ShouldBe(HttpStatusCode.Unauthorized);
         var wrongMaster = new HttpRequestMessage(HttpMethod.Get, "/admin/keys");
         wrongMaster.Headers.Authorization = new AuthenticationHeaderValue("Bearer", presentedWrongMaster);
         (await stack.Http.AnswerAsync(wrongMaster, ct)).Status.ShouldBe(HttpStatusCode.Unauthorized);
@@ -87,6 +87,7 @@ public sealed class SecretHygieneTests(GatewayStack stack)
             }
         }
 
+        stack.Exchanges.Count.ShouldBeGreaterThan(15, "the responses seen so far should include at least this test's own");
         leaks.ShouldBeEmpty(string.Join("\n", leaks.Distinct()));
         stack.Gateway.Output.ShouldNotBeEmpty("the gateway should log something, or this test proves nothing about its logs");
     }

@@ -53,6 +53,8 @@ public sealed class GatewayStack : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
+        // aimock accepts only the provider key, so a gateway that forwarded the caller's virtual key upstream
+        // would fail every served call with 401.
         Upstream = await Aimock.StartAsync(acceptedApiKeys: UpstreamKey);
         try
         {

@@ -51,6 +51,12 @@ internal sealed record RawAnswer(HttpStatusCode Status, IReadOnlyDictionary<stri
 
 internal static class RawCall
 {
+    /// <summary>
+    /// A prompt no happy-path fixture matches, for calls to groups whose upstream model fails: aimock picks the
+    /// first matching fixture, and the happy paths (matched on the user message) load first.
+    /// </summary>
+    public const string FailurePrompt = "provoke the upstream failure";
+
     /// <summary>Sends <paramref name="request"/> and reads the whole answer.</summary>
     public static async Task<RawAnswer> AnswerAsync(this HttpClient http, HttpRequestMessage request, CancellationToken cancellationToken, bool dispose = true)
     {
