@@ -1,14 +1,181 @@
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Tollgate.Admin;
+using Tollgate.Configuration;
+using Tollgate.Keys;
+using Tollgate.Ledger;
+using Tollgate.Pipeline;
+using Tollgate.Routing;
+using Tollgate.Storage;
+using Tollgate.Surfaces;
+using Tollgate.Surfaces.OpenAi;
+
 namespace Tollgate;
 
-/// <summary>Builds and runs the gateway. Start-up problems are one clear line each, never a stack trace.</summary>
+/// <summary>Builds and runs the gateway. Start-up problems are one clear line each on stderr, never a stack trace.</summary>
 internal static class TollgateHost
 {
+    private const int StartupFailed = 2;
+
     public static int Run(string[] args)
     {
+        var configPath = ConfigPath(args);
+        TollgateConfig config;
+        try
+        {
+            config = ConfigLoader.Load(configPath);
+        }
+        catch (ConfigException ex)
+        {
+            foreach (var error in ex.Errors)
+            {
+                Console.Error.WriteLine($"error: {error}");
+            }
+
+            Console.Error.WriteLine($"error: the config {configPath} is invalid; Tollgate did not start (pass --config PATH or set TOLLGATE_CONFIG).");
+            return StartupFailed;
+        }
+
+        foreach (var warning in config.Warnings)
+        {
+            Console.Error.WriteLine($"warning: {warning}");
+        }
+
+        if (Resolve(config.Server.MasterKey, "server.master_key", required: config.Server.Admin, out var masterKey) is { } masterProblem)
+        {
+            Console.Error.WriteLine($"error: {masterProblem}");
+            return StartupFailed;
+        }
+
+        string? storeConnection = null;
+        if (config.Store.Kind == "postgres" && Resolve(config.Store.Connection, "store.connection", required: true, out storeConnection) is { } storeProblem)
+        {
+            Console.Error.WriteLine($"error: {storeProblem}");
+            return StartupFailed;
+        }
+
+        IStore store;
+        try
+        {
+            store = StoreFactory.Create(config.Store, storeConnection);
+            store.MigrateAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            Console.Error.WriteLine($"error: the {config.Store.Kind} store could not be opened: {ex.GetType().Name}: {FirstLine(ex.Message)}");
+            return StartupFailed;
+        }
+
+        WebApplication app;
+        try
+        {
+            app = Build(args, config, store, masterKey);
+        }
+        catch (Exception ex)
+        {
+            Console.Error.WriteLine($"error: start-up failed: {ex.GetType().Name}: {FirstLine(ex.Message)}");
+            return StartupFailed;
+        }
+
+        try
+        {
+            app.Run();
+            return 0;
+        }
+        catch (IOException ex) when (ex.InnerException is SocketException || ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
+        {
+            Console.Error.WriteLine($"error: cannot listen: {FirstLine(ex.Message)} Choose another port with --urls http://127.0.0.1:PORT.");
+            return StartupFailed;
+        }
+    }
+
+    private static WebApplication Build(string[] args, TollgateConfig config, IStore store, string? masterKey)
+    {
         var builder = WebApplication.CreateSlimBuilder(args);
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            // The surfaces enforce server.max_body_bytes themselves, so the error comes in the caller's API shape.
+            k.Limits.MaxRequestBodySize = null;
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        var services = builder.Services;
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(store);
+        services.AddSingleton(config.Ledger);
+        services.AddSingleton(sp => new ConfigMonitor(config, sp.GetRequiredService<ILogger<ConfigMonitor>>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(new RouteTableHolder(config));
+        services.AddSingleton<KeyCache>();
+        services.AddSingleton<KeyService>();
+        services.AddSingleton<LedgerWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
+        services.AddHostedService<KeyRefresher>();
+        services.AddSingleton<GatewayPipeline>();
+        services.AddSingleton(new MasterKey(masterKey ?? KeySecrets.NewSecret()));
+
         var app = builder.Build();
-        app.MapGet("/", () => Results.Ok());
-        app.Run();
-        return 0;
+        var keys = app.Services.GetRequiredService<KeyCache>();
+        keys.Load(store.ListKeysAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult());
+
+        var monitor = app.Services.GetRequiredService<ConfigMonitor>();
+        var routes = app.Services.GetRequiredService<RouteTableHolder>();
+        monitor.Changed += routes.Apply;
+
+        app.MapTollgateBasics();
+        app.MapOpenAi();
+        if (config.Server.Admin)
+        {
+            app.MapAdmin();
+        }
+
+        return app;
+    }
+
+    /// <summary><c>--config PATH</c> (or <c>--config=PATH</c>), else <c>TOLLGATE_CONFIG</c>, else <c>./tollgate.yaml</c>.</summary>
+    private static string ConfigPath(string[] args)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--config" && i + 1 < args.Length)
+            {
+                return args[i + 1];
+            }
+
+            if (args[i].StartsWith("--config=", StringComparison.Ordinal))
+            {
+                return args[i]["--config=".Length..];
+            }
+        }
+
+        return Environment.GetEnvironmentVariable("TOLLGATE_CONFIG") is { Length: > 0 } fromEnv ? fromEnv : "tollgate.yaml";
+    }
+
+    private static string? Resolve(SecretRef? reference, string path, bool required, out string? value)
+    {
+        value = null;
+        if (reference is null)
+        {
+            return required ? $"{path} is not set; write it as env:NAME or file:/path (the admin API needs it)." : null;
+        }
+
+        value = reference.TryResolve(out var problem);
+        return problem is null ? null : $"{path} ({reference}): {problem}.";
+    }
+
+    private static string FirstLine(string text)
+    {
+        var end = text.IndexOfAny(['\r', '\n']);
+        return end < 0 ? text : text[..end];
     }
 }

@@ -18,6 +18,14 @@ internal sealed record TollgateConfig
 
     /// <summary>Where the file was loaded from (absolute), for reload and relative paths.</summary>
     public string? SourcePath { get; init; }
+
+    /// <summary>
+    /// Problems that do not stop the config from loading, each formatted like a <see cref="ConfigError"/>
+    /// (<c>tollgate.yaml:14: providers.cloud-qwen.auth.token: provider 'cloud-qwen' is disabled: …</c>):
+    /// providers disabled because a secret cannot be resolved, tier aliases that name no model group, and the like.
+    /// Never contains secret values.
+    /// </summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 internal sealed record ServerConfig

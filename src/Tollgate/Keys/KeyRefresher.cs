@@ -1,0 +1,29 @@
+using Tollgate.Storage;
+using Tollgate.Telemetry;
+
+namespace Tollgate.Keys;
+
+/// <summary>
+/// Reloads every key from the store every few seconds, so a key minted, changed or revoked on another
+/// replica reaches this one. When the store is down the cache keeps serving what it has.
+/// </summary>
+internal sealed class KeyRefresher(IStore store, KeyCache cache, TimeProvider time, ILogger<KeyRefresher> logger) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                cache.Load(await store.ListKeysAsync(stoppingToken));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.KeyRefreshFailed(logger, ex.GetType().Name);
+            }
+        }
+    }
+}

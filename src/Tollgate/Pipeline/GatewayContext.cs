@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Text;
+using Tollgate.Keys;
+using Tollgate.Routing;
+using Tollgate.Storage;
+
+namespace Tollgate.Pipeline;
+
+/// <summary>The state of one request as it moves through admission, routing, dispatch and accounting.</summary>
+internal sealed class GatewayContext
+{
+    public GatewayContext(HttpContext http, Operation operation, DateTimeOffset now)
+    {
+        Http = http;
+        Operation = operation;
+        StartedAt = now;
+        StartTimestamp = Stopwatch.GetTimestamp();
+        RequestId = "req_" + Guid.CreateVersion7(now).ToString("N");
+    }
+
+    public HttpContext Http { get; }
+
+    public Operation Operation { get; }
+
+    public string RequestId { get; }
+
+    public DateTimeOffset StartedAt { get; }
+
+    public long StartTimestamp { get; }
+
+    public KeyEntry? Key { get; set; }
+
+    public string? ModelRequested { get; set; }
+
+    /// <summary>The group asked for (after any remap).</summary>
+    public ModelGroup? Group { get; set; }
+
+    public List<Attempt> Attempts { get; } = new(2);
+
+    public Deployment? ServedBy { get; set; }
+
+    /// <summary><c>from -> to</c> when a different model group served.</summary>
+    public string? Fallback { get; set; }
+
+    public int Status { get; set; }
+
+    public string? ErrorType { get; set; }
+
+    public Usage Usage { get; set; }
+
+    public bool Streamed { get; set; }
+
+    public double? TtftMs { get; set; }
+
+    public decimal Cost { get; set; }
+
+    public decimal NotionalCost { get; set; }
+
+    public double ElapsedMs => Stopwatch.GetElapsedTime(StartTimestamp).TotalMilliseconds;
+
+    public LedgerRecord ToLedgerRecord(string currency)
+    {
+        var headers = Http.Request.Headers;
+        return new LedgerRecord
+        {
+            RequestId = RequestId,
+            Time = StartedAt,
+            KeyId = Key?.Id,
+            KeyAlias = Key?.Record.Alias,
+            Workspace = Key?.Record.Workspace,
+            Tier = Key?.Record.Tier,
+            Endpoint = Operation.Endpoint,
+            ModelRequested = ModelRequested,
+            ModelGroup = Group?.Name,
+            AttemptsJson = Attempts.Count == 0 ? null : AttemptsToJson(),
+            Deployment = ServedBy?.Label,
+            Provider = ServedBy?.Provider.Name,
+            Fallback = Fallback,
+            Status = Status,
+            ErrorType = ErrorType,
+            InputTokens = Usage.InputTokens,
+            OutputTokens = Usage.OutputTokens,
+            CacheReadTokens = Usage.CacheReadTokens,
+            CacheWriteTokens = Usage.CacheWriteTokens,
+            ReasoningTokens = Usage.ReasoningTokens,
+            Cost = Cost,
+            NotionalCost = NotionalCost,
+            Currency = currency,
+            LatencyMs = Math.Round(ElapsedMs, 3),
+            TtftMs = TtftMs is { } ttft ? Math.Round(ttft, 3) : null,
+            Streamed = Streamed,
+            UserAgent = headers.UserAgent.Count > 0 ? headers.UserAgent.ToString() : null,
+            SessionId = headers.TryGetValue("x-claude-code-session-id", out var session) ? session.ToString() : null,
+        };
+    }
+
+    private string AttemptsToJson()
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartArray();
+            foreach (var attempt in Attempts)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("deployment", attempt.Deployment);
+                writer.WriteNumber("status", attempt.Status);
+                writer.WriteNumber("latency_ms", Math.Round(attempt.LatencyMs, 3));
+                if (attempt.Error is null)
+                {
+                    writer.WriteNull("error");
+                }
+                else
+                {
+                    writer.WriteString("error", attempt.Error);
+                }
+
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+}
+
+/// <summary>What the client called, and how the answer streams.</summary>
+internal sealed record Operation(ISurfaceErrors Errors, string Endpoint, string UpstreamPath, StreamFormat StreamFormat, RequiredField Required);
+
+internal enum StreamFormat
+{
+    None,
+    ChatCompletions,
+    Responses,
+}
+
+internal enum RequiredField
+{
+    None,
+    Messages,
+    Input,
+}

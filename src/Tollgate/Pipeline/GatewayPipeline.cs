@@ -1,0 +1,510 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net;
+using Tollgate.Keys;
+using Tollgate.Ledger;
+using Tollgate.Routing;
+using Tollgate.Streaming;
+using Tollgate.Surfaces;
+using Tollgate.Telemetry;
+
+namespace Tollgate.Pipeline;
+
+/// <summary>
+/// The one path a request takes: admission (key, body, model) → routing → the attempt loop → relay →
+/// accounting. Failures are data (<see cref="GatewayError"/>); the surface renders them.
+/// </summary>
+internal sealed class GatewayPipeline
+{
+    private const int MaxErrorBodyBytes = 64 * 1024;
+    private readonly RouteTableHolder _routes;
+    private readonly KeyCache _keys;
+    private readonly LedgerWriter _ledger;
+    private readonly TimeProvider _time;
+    private readonly ILogger<GatewayPipeline> _logger;
+
+    public GatewayPipeline(RouteTableHolder routes, KeyCache keys, LedgerWriter ledger, TimeProvider time, ILogger<GatewayPipeline> logger)
+    {
+        _routes = routes;
+        _keys = keys;
+        _ledger = ledger;
+        _time = time;
+        _logger = logger;
+    }
+
+    public async Task RunAsync(HttpContext http, Operation operation)
+    {
+        var table = _routes.Current;
+        var ctx = new GatewayContext(http, operation, _time.GetUtcNow());
+        http.Response.Headers["x-tollgate-request-id"] = ctx.RequestId;
+
+        var secret = KeyCache.PresentedSecret(http.Request.Headers);
+        if (secret.IsEmpty)
+        {
+            await operation.Errors.WriteAsync(http.Response, new GatewayError(GatewayErrorKind.MissingKey,
+                "No API key was sent. Send your Tollgate virtual key as 'Authorization: Bearer tg-…' or 'x-api-key: tg-…'."));
+            return;
+        }
+
+        ctx.Key = _keys.Authenticate(secret);
+        if (ctx.Key is null)
+        {
+            // Not authenticated, so no ledger row: an unknown caller must not be able to fill the ledger.
+            await operation.Errors.WriteAsync(http.Response, new GatewayError(GatewayErrorKind.InvalidKey,
+                "The API key is not valid: it is unknown, revoked or expired. Ask your operator for a current Tollgate key."));
+            return;
+        }
+
+        PooledBytes body = default;
+        try
+        {
+            var (read, tooLarge) = await ReadBodyAsync(http, table.Config.Server.MaxBodyBytes);
+            body = read;
+            if (tooLarge)
+            {
+                await FailAsync(ctx, new GatewayError(GatewayErrorKind.BodyTooLarge,
+                    $"The request body is larger than this gateway accepts ({table.Config.Server.MaxBodyBytes.ToString(CultureInfo.InvariantCulture)} bytes, server.max_body_bytes). Send a smaller request."));
+                return;
+            }
+
+            var peek = RequestPeek.Read(body.Span);
+            if (peek.Error is not null)
+            {
+                await FailAsync(ctx, new GatewayError(GatewayErrorKind.BadRequest, peek.Error, peek.ErrorParam));
+                return;
+            }
+
+            if (Validate(operation, peek) is { } invalid)
+            {
+                await FailAsync(ctx, invalid);
+                return;
+            }
+
+            ctx.ModelRequested = peek.Model;
+            if (Route(ctx, table, peek.Model!) is { } routeError)
+            {
+                await FailAsync(ctx, routeError);
+                return;
+            }
+
+            ctx.Streamed = peek.Stream;
+            await DispatchAsync(ctx, table, body, peek);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            ctx.Status = 499;
+            ctx.ErrorType ??= "client_closed";
+        }
+        catch (BadHttpRequestException ex)
+        {
+            await FailAsync(ctx, new GatewayError(GatewayErrorKind.BadRequest, $"The request could not be read: {ex.Message}"));
+        }
+        finally
+        {
+            body.Dispose();
+            _ledger.Enqueue(ctx.ToLedgerRecord(table.Currency.Code));
+        }
+    }
+
+    private static GatewayError? Validate(Operation operation, in RequestPeek peek)
+    {
+        if (peek.Model is null)
+        {
+            return new GatewayError(GatewayErrorKind.BadRequest, "'model' is required: name one of the model aliases from GET /v1/models.", "model");
+        }
+
+        return operation.Required switch
+        {
+            RequiredField.Messages when (peek.Present & RequestPeek.Field.Messages) == 0 =>
+                new GatewayError(GatewayErrorKind.BadRequest, "'messages' is required: send an array of chat messages.", "messages"),
+            RequiredField.Input when (peek.Present & RequestPeek.Field.Input) == 0 =>
+                new GatewayError(GatewayErrorKind.BadRequest, "'input' is required: send the text (or array of texts) to embed.", "input"),
+            _ => null,
+        };
+    }
+
+    /// <summary>Alias → model group, then the key's allow-list. Sets the group on the context.</summary>
+    private static GatewayError? Route(GatewayContext ctx, RouteTable table, string model)
+    {
+        var key = ctx.Key!;
+        if (!table.Groups.TryGetValue(model, out var group))
+        {
+            var allowed = table.Aliases.Where(a => ModelAccess.IsAllowed(key, table, a));
+            var close = NameSuggestions.Closest(model, allowed);
+            var hint = close.Count > 0
+                ? $" Did you mean {string.Join(", ", close.Select(c => $"'{c}'"))}?"
+                : " GET /v1/models lists the models this key may use.";
+            return new GatewayError(GatewayErrorKind.UnknownModel, $"The model '{model}' does not exist on this gateway.{hint}", "model");
+        }
+
+        ctx.Group = group;
+        if (!ModelAccess.IsAllowed(key, table, model))
+        {
+            return new GatewayError(GatewayErrorKind.ModelNotAllowed,
+                $"This key may not use the model '{model}'. GET /v1/models lists the models it may use; ask your operator to allow more.", "model");
+        }
+
+        return null;
+    }
+
+    private async Task DispatchAsync(GatewayContext ctx, RouteTable table, PooledBytes body, RequestPeek peek)
+    {
+        var http = ctx.Http;
+        var operation = ctx.Operation;
+        var requested = ctx.Group!;
+        http.Response.Headers["x-tollgate-model-group"] = requested.Name;
+        GatewayError? lastError = null;
+        var wantUsage = peek.Stream && operation.StreamFormat == StreamFormat.ChatCompletions;
+
+        foreach (var group in GroupsToTry(table, requested))
+        {
+            foreach (var deployment in group.Deployments)
+            {
+                var provider = deployment.Provider;
+                if (provider.DisabledReason is { } disabled)
+                {
+                    ctx.Attempts.Add(new Attempt(deployment.Label, 0, 0, disabled));
+                    lastError ??= new GatewayError(GatewayErrorKind.NoDeployment, disabled);
+                    continue;
+                }
+
+                if (provider.Kind != "openai")
+                {
+                    ctx.Attempts.Add(new Attempt(deployment.Label, 0, 0, $"provider kind '{provider.Kind}' is not served on this surface yet"));
+                    lastError ??= new GatewayError(GatewayErrorKind.NoDeployment, $"provider kind '{provider.Kind}' cannot serve OpenAI-format requests yet");
+                    continue;
+                }
+
+                var outcome = await AttemptAsync(ctx, group, deployment, body, peek, wantUsage);
+                if (outcome is null)
+                {
+                    return;
+                }
+
+                if (outcome.Kind == GatewayErrorKind.UpstreamClientError)
+                {
+                    // The caller's fault (400/404/422): already relayed as the upstream sent it, no fallback.
+                    return;
+                }
+
+                lastError = outcome;
+            }
+        }
+
+        var error = lastError ?? new GatewayError(GatewayErrorKind.NoDeployment, "the model group has no deployments");
+        await FailAsync(ctx, error with { Message = FinalMessage(ctx, error) });
+    }
+
+    /// <summary>The group itself, then the groups its <c>fallback</c> names, in order.</summary>
+    private static IEnumerable<ModelGroup> GroupsToTry(RouteTable table, ModelGroup requested)
+    {
+        yield return requested;
+        foreach (var name in requested.Fallback)
+        {
+            if (table.Groups.TryGetValue(name, out var fallback))
+            {
+                yield return fallback;
+            }
+        }
+    }
+
+    private static string FinalMessage(GatewayContext ctx, GatewayError error)
+    {
+        var tried = ctx.Attempts.Count == 0
+            ? "no deployment was tried"
+            : string.Join("; ", ctx.Attempts.Select(a => a.Status == 0 ? $"{a.Deployment}: {a.Error}" : $"{a.Deployment}: {a.Status.ToString(CultureInfo.InvariantCulture)} {a.Error}"));
+        var what = error.Kind switch
+        {
+            GatewayErrorKind.UpstreamAuth => "The upstream rejected the gateway's credential",
+            GatewayErrorKind.UpstreamRateLimited => "The upstream is rate-limiting this model",
+            GatewayErrorKind.NoDeployment => "No deployment could serve this model",
+            _ => "The upstream failed",
+        };
+        return $"{what} for model group '{ctx.Group!.Name}'. Tried {ctx.Attempts.Count.ToString(CultureInfo.InvariantCulture)}: {tried}.";
+    }
+
+    /// <summary>One try of one deployment. Returns null when it served (or the client went away), else the failure.</summary>
+    private async Task<GatewayError?> AttemptAsync(GatewayContext ctx, ModelGroup group, Deployment deployment, PooledBytes body, RequestPeek peek, bool wantUsage)
+    {
+        var http = ctx.Http;
+        var provider = deployment.Provider;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var upstreamBody = BodyRewriter.Rewrite(body.Span, peek, deployment.ModelJson, wantUsage, out var injectedUsage);
+        using var request = new HttpRequestMessage(HttpMethod.Post, provider.BaseUrl + ctx.Operation.UpstreamPath)
+        {
+            Content = new ReadOnlyMemoryContent(upstreamBody.Memory),
+            Version = HttpVersion.Version11,
+        };
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        HeaderPolicy.CopyRequestHeaders(http.Request.Headers, request);
+        provider.ApplyCredential(request, http.Request.Headers);
+
+        using var activity = new ActivityTimeout(provider.Config.ActivityTimeout, http.RequestAborted);
+        HttpResponseMessage response;
+        try
+        {
+            response = await provider.Invoker.SendAsync(request, activity.Token);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !http.RequestAborted.IsCancellationRequested)
+        {
+            var reason = ex is OperationCanceledException
+                ? $"no response within {provider.Config.ActivityTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s"
+                : $"connect error: {Describe((HttpRequestException)ex)}";
+            Record(ctx, deployment, 0, started, reason);
+            return new GatewayError(GatewayErrorKind.UpstreamFailed, reason);
+        }
+
+        using (response)
+        {
+            var status = (int)response.StatusCode;
+            if (status is >= 200 and < 300)
+            {
+                Record(ctx, deployment, status, started, null);
+                ctx.ServedBy = deployment;
+                if (!ReferenceEquals(group, ctx.Group))
+                {
+                    ctx.Fallback = $"{ctx.Group!.Name} -> {group.Name}";
+                }
+
+                SetServedHeaders(ctx, deployment);
+                var isSse = response.Content.Headers.ContentType?.MediaType == "text/event-stream";
+                if (peek.Stream && isSse && ctx.Operation.StreamFormat != StreamFormat.None)
+                {
+                    await SseRelay.RelayAsync(ctx, response, activity, injectedUsage, _logger);
+                    Account(ctx, deployment);
+                }
+                else
+                {
+                    ctx.Streamed = false;
+                    await RelayJsonAsync(ctx, response, activity);
+                }
+
+                return null;
+            }
+
+            var (errorBody, message, retryAfter) = await ReadUpstreamErrorAsync(response, provider, activity.Token);
+            Record(ctx, deployment, status, started, message);
+            Log.AttemptFailed(_logger, deployment.Label, ctx.Group!.Name, status, message);
+            switch (status)
+            {
+                case 401 or 403:
+                    return new GatewayError(GatewayErrorKind.UpstreamAuth, message);
+                case 429:
+                    return new GatewayError(GatewayErrorKind.UpstreamRateLimited, message, RetryAfterSeconds: retryAfter ?? 1);
+                case 408 or 409 or >= 500:
+                    return new GatewayError(GatewayErrorKind.UpstreamFailed, message);
+                default:
+                    // 400, 404, 422 and other 4xx: the request itself is at fault. Same format, so relay it as is.
+                    ctx.ServedBy = null;
+                    ctx.Status = status;
+                    ctx.ErrorType = "upstream_rejected_request";
+                    SetServedHeaders(ctx, deployment);
+                    http.Response.StatusCode = status;
+                    HeaderPolicy.CopyResponseHeaders(response, http.Response);
+                    var bytes = System.Text.Encoding.UTF8.GetBytes(errorBody);
+                    http.Response.ContentLength = bytes.Length;
+                    await http.Response.Body.WriteAsync(bytes, http.RequestAborted);
+                    return new GatewayError(GatewayErrorKind.UpstreamClientError, message);
+            }
+        }
+    }
+
+    private static void Record(GatewayContext ctx, Deployment deployment, int status, long started, string? error) =>
+        ctx.Attempts.Add(new Attempt(deployment.Label, status, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, error));
+
+    private static void SetServedHeaders(GatewayContext ctx, Deployment deployment)
+    {
+        var headers = ctx.Http.Response.Headers;
+        headers["x-tollgate-deployment"] = deployment.Label;
+        headers["x-tollgate-attempts"] = ctx.Attempts.Count.ToString(CultureInfo.InvariantCulture);
+        if (ctx.Fallback is not null)
+        {
+            // Served by a fallback group: say so before the body starts.
+            headers["x-tollgate-fallback"] = ctx.Fallback;
+        }
+    }
+
+    private async Task RelayJsonAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity)
+    {
+        var http = ctx.Http;
+        using var content = await ReadAllAsync(response, activity, int.MaxValue);
+        if (UsageReader.TryRead(content.Span, out var usage))
+        {
+            ctx.Usage = usage;
+        }
+
+        ctx.Status = (int)response.StatusCode;
+        Account(ctx, ctx.ServedBy!);
+        http.Response.StatusCode = ctx.Status;
+        HeaderPolicy.CopyResponseHeaders(response, http.Response);
+        if (ctx.ServedBy!.Price is not null)
+        {
+            http.Response.Headers["x-tollgate-cost"] = ctx.Cost.ToString("0.##########", CultureInfo.InvariantCulture);
+        }
+
+        http.Response.ContentLength = content.Length;
+        ctx.TtftMs = ctx.ElapsedMs;
+        await http.Response.Body.WriteAsync(content.Memory, http.RequestAborted);
+    }
+
+    /// <summary>Prices the usage at the deployment's list price; a subscription call costs 0 at the margin.</summary>
+    private void Account(GatewayContext ctx, Deployment deployment)
+    {
+        if (deployment.Price is not { } price)
+        {
+            return;
+        }
+
+        var notional = _routes.Current.Currency.FromUsd(price.CostUsd(ctx.Usage));
+        ctx.NotionalCost = notional;
+        ctx.Cost = deployment.Provider.IsSubscription ? 0m : notional;
+    }
+
+    private static async Task<PooledBytes> ReadAllAsync(HttpResponseMessage response, ActivityTimeout activity, int limit)
+    {
+        var length = response.Content.Headers.ContentLength;
+        var buffer = ArrayPool<byte>.Shared.Rent(length is > 0 and < int.MaxValue ? (int)length.Value : 16 * 1024);
+        var filled = 0;
+        try
+        {
+            await using var stream = await response.Content.ReadAsStreamAsync(activity.Token);
+            while (true)
+            {
+                if (filled == buffer.Length)
+                {
+                    if (buffer.Length >= limit)
+                    {
+                        break;
+                    }
+
+                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, filled).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var read = await stream.ReadAsync(buffer.AsMemory(filled, Math.Min(buffer.Length, limit) - filled), activity.Token);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                filled += read;
+                activity.Touch();
+            }
+
+            return new PooledBytes(buffer, filled);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    private async Task<(string Body, string Message, int? RetryAfter)> ReadUpstreamErrorAsync(HttpResponseMessage response, Providers.ProviderRuntime provider, CancellationToken cancellationToken)
+    {
+        string text;
+        try
+        {
+            using var content = await ReadAllAsync(response, new ActivityTimeout(TimeSpan.FromSeconds(10), cancellationToken), MaxErrorBodyBytes);
+            text = System.Text.Encoding.UTF8.GetString(content.Span);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
+        {
+            text = string.Empty;
+        }
+
+        text = provider.Redact(text);
+        return (text, UpstreamErrorText.Extract(text, (int)response.StatusCode), RetryAfterSeconds(response));
+    }
+
+    /// <summary>Seconds until the upstream says to retry: <c>retry-after</c> (seconds or a date), else unknown.</summary>
+    private int? RetryAfterSeconds(HttpResponseMessage response)
+    {
+        var retry = response.Headers.RetryAfter;
+        if (retry?.Delta is { } delta)
+        {
+            return (int)Math.Ceiling(Math.Max(0, delta.TotalSeconds));
+        }
+
+        if (retry?.Date is { } date)
+        {
+            return (int)Math.Ceiling(Math.Max(0, (date - _time.GetUtcNow()).TotalSeconds));
+        }
+
+        return null;
+    }
+
+    private static string Describe(HttpRequestException ex) => ex.HttpRequestError switch
+    {
+        HttpRequestError.ConnectionError => "connection refused or unreachable",
+        HttpRequestError.NameResolutionError => "host name not found",
+        HttpRequestError.SecureConnectionError => "TLS handshake failed",
+        HttpRequestError.ResponseEnded => "the upstream closed the connection",
+        _ => ex.HttpRequestError.ToString(),
+    };
+
+    private static async Task FailAsync(GatewayContext ctx, GatewayError error)
+    {
+        ctx.Status = error.Status;
+        ctx.ErrorType = error.Code;
+        var response = ctx.Http.Response;
+        if (response.HasStarted)
+        {
+            return;
+        }
+
+        response.Headers["x-tollgate-attempts"] = ctx.Attempts.Count.ToString(CultureInfo.InvariantCulture);
+        await ctx.Operation.Errors.WriteAsync(response, error);
+    }
+
+    /// <summary>Reads the request body into pooled memory, stopping at <paramref name="limit"/>.</summary>
+    private static async Task<(PooledBytes Body, bool TooLarge)> ReadBodyAsync(HttpContext http, long limit)
+    {
+        var declared = http.Request.ContentLength;
+        if (declared > limit)
+        {
+            return (default, true);
+        }
+
+        var size = declared is > 0 ? (int)declared.Value : 4096;
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        var filled = 0;
+        var stream = http.Request.Body;
+        try
+        {
+            while (true)
+            {
+                if (filled == buffer.Length)
+                {
+                    if (filled > limit)
+                    {
+                        break;
+                    }
+
+                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, filled).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var read = await stream.ReadAsync(buffer.AsMemory(filled), http.RequestAborted);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                filled += read;
+            }
+
+            var body = new PooledBytes(buffer, filled);
+            return filled > limit ? (body, true) : (body, false);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using System.Collections.Frozen;
+
+namespace Tollgate.Pipeline;
+
+/// <summary>Which headers cross the gateway, in each direction.</summary>
+internal static class HeaderPolicy
+{
+    /// <summary>Client headers never sent upstream: hop-by-hop, the client's credentials, and what the gateway sets itself.</summary>
+    private static readonly FrozenSet<string> RequestDenied = new[]
+    {
+        "host", "authorization", "x-api-key", "x-goog-api-key", "content-length", "content-type", "connection", "keep-alive",
+        "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-connection", "accept-encoding",
+        "cookie", "expect", "openai-organization", "openai-project", "forwarded", "x-forwarded-for", "x-forwarded-host",
+        "x-forwarded-proto", "x-real-ip",
+    }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Upstream headers not relayed: hop-by-hop, and framing the gateway sets itself.</summary>
+    private static readonly FrozenSet<string> ResponseDenied = new[]
+    {
+        "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authenticate",
+        "content-length", "set-cookie", "alt-svc", "server", "date",
+    }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
+    public static void CopyRequestHeaders(IHeaderDictionary from, HttpRequestMessage to)
+    {
+        foreach (var (name, values) in from)
+        {
+            if (RequestDenied.Contains(name) || name.StartsWith("x-tollgate-", StringComparison.OrdinalIgnoreCase)
+                || name.StartsWith(':'))
+            {
+                continue;
+            }
+
+            if (!to.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values))
+            {
+                to.Content?.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+            }
+        }
+    }
+
+    public static void CopyResponseHeaders(HttpResponseMessage from, HttpResponse to)
+    {
+        foreach (var (name, values) in from.Headers)
+        {
+            if (!ResponseDenied.Contains(name))
+            {
+                to.Headers[name] = values.ToArray();
+            }
+        }
+
+        foreach (var (name, values) in from.Content.Headers)
+        {
+            if (!ResponseDenied.Contains(name))
+            {
+                to.Headers[name] = values.ToArray();
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+using System.Collections.Frozen;
+using System.Text;
+using System.Text.Json;
+using Tollgate.Configuration;
+using Tollgate.Pricing;
+using Tollgate.Providers;
+
+namespace Tollgate.Routing;
+
+/// <summary>A deployment ready to serve: its provider's pool, the upstream model, its price.</summary>
+internal sealed class Deployment
+{
+    public Deployment(ProviderRuntime provider, DeploymentConfig config, int index)
+    {
+        Provider = provider;
+        Model = config.Model;
+        Priority = config.Priority ?? 0;
+        Weight = config.Weight;
+        Index = index;
+        Price = PriceTable.Resolve(config.Price, config.Model);
+        Label = $"{provider.Name}/{config.Model}";
+        ModelJson = JsonSerializer.SerializeToUtf8Bytes(config.Model, RoutingJson.Default.String);
+    }
+
+    public ProviderRuntime Provider { get; }
+
+    public string Model { get; }
+
+    public int Priority { get; }
+
+    public int Weight { get; }
+
+    public int Index { get; }
+
+    /// <summary>List price; null when neither the config nor the built-in table knows the model.</summary>
+    public ModelPrice? Price { get; }
+
+    /// <summary><c>provider/model</c>, as in <c>x-tollgate-deployment</c> and the ledger.</summary>
+    public string Label { get; }
+
+    /// <summary>The upstream model as a JSON string token, ready to splice into a body.</summary>
+    public byte[] ModelJson { get; }
+}
+
+/// <summary>An alias and its deployments in the order they are tried.</summary>
+internal sealed class ModelGroup
+{
+    public ModelGroup(ModelGroupConfig config, IReadOnlyList<Deployment> deployments)
+    {
+        Name = config.Name;
+        Family = config.Family;
+        Fallback = config.Fallback;
+        // Lower priority first; list order among equals (a stable sort).
+        Deployments = [.. deployments.OrderBy(d => d.Priority).ThenBy(d => d.Index)];
+    }
+
+    public string Name { get; }
+
+    public string? Family { get; }
+
+    public IReadOnlyList<Deployment> Deployments { get; }
+
+    public IReadOnlyList<string> Fallback { get; }
+}
+
+/// <summary>
+/// Everything the request path needs from one version of the config: providers with their pools, model
+/// groups, the reporting currency. Built once per (re)load and swapped atomically.
+/// </summary>
+internal sealed class RouteTable : IDisposable
+{
+    public RouteTable(TollgateConfig config, IReadOnlyDictionary<string, ProviderRuntime>? reuse = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+        Currency = new Currency(config.Reporting);
+        var providers = new Dictionary<string, ProviderRuntime>(StringComparer.Ordinal);
+        foreach (var (name, providerConfig) in config.Providers)
+        {
+            providers[name] = reuse is not null && reuse.TryGetValue(name, out var existing) && existing.Config == providerConfig
+                ? existing
+                : new ProviderRuntime(providerConfig);
+        }
+
+        Providers = providers.ToFrozenDictionary(StringComparer.Ordinal);
+        var groups = new Dictionary<string, ModelGroup>(StringComparer.Ordinal);
+        foreach (var (alias, groupConfig) in config.Models)
+        {
+            var deployments = groupConfig.Deployments
+                .Select((d, i) => new Deployment(Providers[d.Provider], d, i))
+                .ToList();
+            groups[alias] = new ModelGroup(groupConfig, deployments);
+        }
+
+        Groups = groups.ToFrozenDictionary(StringComparer.Ordinal);
+        Aliases = [.. Groups.Keys.Order(StringComparer.Ordinal)];
+        Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+    }
+
+    /// <summary>When this version of the config was loaded (unix seconds), shown as the models' <c>created</c>.</summary>
+    public long Created { get; }
+
+    public TollgateConfig Config { get; }
+
+    public Currency Currency { get; }
+
+    public FrozenDictionary<string, ProviderRuntime> Providers { get; }
+
+    public FrozenDictionary<string, ModelGroup> Groups { get; }
+
+    /// <summary>Every alias, sorted.</summary>
+    public IReadOnlyList<string> Aliases { get; }
+
+    /// <summary>Disposes the pools of providers that <paramref name="next"/> does not reuse.</summary>
+    public void DisposeUnshared(RouteTable next)
+    {
+        foreach (var (name, provider) in Providers)
+        {
+            if (!next.Providers.TryGetValue(name, out var kept) || !ReferenceEquals(kept, provider))
+            {
+                provider.Dispose();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var provider in Providers.Values)
+        {
+            provider.Dispose();
+        }
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+internal sealed partial class RoutingJson : System.Text.Json.Serialization.JsonSerializerContext;
