@@ -127,6 +127,27 @@ public sealed class LedgerTests(GatewayStack stack)
     }
 
     [Fact]
+    public async Task Requests_listing_is_newest_first_and_honours_limit()
+    {
+        using var deadline = Deadline.After(30);
+        var key = await stack.MintKeyAsync("ledger-order", deadline.Token);
+        var first = await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("gpt-4o-mini", "TG_PLAIN first"), deadline.Token);
+        var second = await stack.Http.CallAsync("/v1/embeddings", key.Secret, new { model = "text-embedding-3-small", input = "TG_EMBED_ME" }, deadline.Token);
+        first.Status.ShouldBe(HttpStatusCode.OK, first.Body);
+        second.Status.ShouldBe(HttpStatusCode.OK, second.Body);
+
+        var rows = await stack.WaitForLedgerRowsAsync(key.Id, rows => rows.Count >= 2, deadline.Token);
+        var limited = await stack.AdminGetAsync($"/admin/requests?key={key.Id}&limit=1", deadline.Token);
+
+        rows.Count.ShouldBe(2);
+        rows[0].GetProperty("request_id").GetString().ShouldBe(second.Header("x-tollgate-request-id"), "newest first");
+        rows[1].GetProperty("request_id").GetString().ShouldBe(first.Header("x-tollgate-request-id"));
+        rows[0].GetProperty("endpoint").GetString().ShouldNotBeNull().ShouldContain("embeddings");
+        limited.GetArrayLength().ShouldBe(1);
+        limited[0].GetProperty("request_id").GetString().ShouldBe(second.Header("x-tollgate-request-id"));
+    }
+
+    [Fact]
     public async Task Key_record_shows_the_settled_spend_of_its_calls()
     {
         using var deadline = Deadline.After(30);

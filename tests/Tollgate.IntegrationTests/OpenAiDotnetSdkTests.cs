@@ -118,6 +118,8 @@ public sealed class OpenAiDotnetSdkTests(GatewayStack stack)
         one.Value.Id.ShouldBe("gpt-4o-mini");
         var hidden = await Should.ThrowAsync<ClientResultException>(() => models.GetModelAsync("gpt-4o", deadline.Token));
         hidden.Status.ShouldBe(404, "a configured alias the key may not use must look absent");
+        var unknown = await Should.ThrowAsync<ClientResultException>(() => models.GetModelAsync("no-such-model", deadline.Token));
+        unknown.Status.ShouldBe(404);
     }
 
     [Fact]
