@@ -19,7 +19,7 @@ internal static class Balancer
         for (var start = 0; start < source.Count;)
         {
             var end = start + 1;
-            while (end < source.Count && source[end].Priority == source[start].Priority)
+            while (end < source.Count && source[start].HasExplicitPriority && source[end].HasExplicitPriority && source[end].Priority == source[start].Priority)
             {
                 end++;
             }

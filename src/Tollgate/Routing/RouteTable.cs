@@ -16,6 +16,7 @@ internal sealed class Deployment
         Provider = provider;
         Model = config.Model;
         Priority = config.Priority ?? 0;
+        HasExplicitPriority = config.Priority is not null;
         Weight = config.Weight;
         Index = index;
         Price = PriceTable.Resolve(config.Price, config.Model);
@@ -32,6 +33,9 @@ internal sealed class Deployment
     public string Model { get; }
 
     public int Priority { get; }
+
+    /// <summary>Only deployments that name the same priority are balanced; without one, list order decides.</summary>
+    public bool HasExplicitPriority { get; }
 
     public int Weight { get; }
 
@@ -58,7 +62,7 @@ internal sealed class ModelGroup
         Balance = config.Balance;
         // Lower priority first; list order among equals (a stable sort).
         Deployments = [.. deployments.OrderBy(d => d.Priority).ThenBy(d => d.Index)];
-        HasPriorityTies = Deployments.Select(d => d.Priority).Distinct().Count() < Deployments.Count;
+        HasPriorityTies = Deployments.Where(d => d.HasExplicitPriority).GroupBy(d => d.Priority).Any(g => g.Count() > 1);
     }
 
     /// <summary>weighted | least-busy | lowest-latency, among deployments of equal priority.</summary>
