@@ -10,6 +10,8 @@ using Tollgate.Storage;
 using Tollgate.Surfaces;
 using Tollgate.Surfaces.Anthropic;
 using Tollgate.Surfaces.OpenAi;
+using Tollgate.Telemetry;
+using OpenTelemetry.Metrics;
 
 namespace Tollgate;
 
@@ -124,6 +126,10 @@ internal static class TollgateHost
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService<KeyRefresher>();
         services.AddSingleton<GatewayPipeline>();
+        services.AddSingleton(sp => new GatewayMetrics(sp.GetRequiredService<HealthRegistry>(), () => sp.GetRequiredService<LedgerWriter>().QueueDepth, sp.GetRequiredService<TimeProvider>()));
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(GatewayMetrics.MeterName)
+            .AddPrometheusExporter());
         services.AddSingleton(new MasterKey(masterKey ?? KeySecrets.NewSecret()));
 
         var app = builder.Build();
@@ -135,6 +141,7 @@ internal static class TollgateHost
         monitor.Changed += routes.Apply;
 
         app.MapTollgateBasics();
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapOpenAi();
         app.MapAnthropic();
         if (config.Server.Admin)

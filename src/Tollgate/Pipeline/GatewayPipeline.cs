@@ -22,10 +22,12 @@ internal sealed class GatewayPipeline
     private readonly KeyCache _keys;
     private readonly LedgerWriter _ledger;
     private readonly TimeProvider _time;
+    private readonly GatewayMetrics _metrics;
     private readonly ILogger<GatewayPipeline> _logger;
 
-    public GatewayPipeline(RouteTableHolder routes, KeyCache keys, LedgerWriter ledger, TimeProvider time, ILogger<GatewayPipeline> logger)
+    public GatewayPipeline(RouteTableHolder routes, KeyCache keys, LedgerWriter ledger, TimeProvider time, GatewayMetrics metrics, ILogger<GatewayPipeline> logger)
     {
+        _metrics = metrics;
         _routes = routes;
         _keys = keys;
         _ledger = ledger;
@@ -104,6 +106,7 @@ internal sealed class GatewayPipeline
         {
             body.Dispose();
             _ledger.Enqueue(ctx.ToLedgerRecord(table.Currency.Code));
+            _metrics.RecordRequest(ctx);
         }
     }
 
@@ -415,8 +418,11 @@ internal sealed class GatewayPipeline
         }
     }
 
-    private static void Record(GatewayContext ctx, Deployment deployment, int status, long started, string? error) =>
+    private void Record(GatewayContext ctx, Deployment deployment, int status, long started, string? error)
+    {
         ctx.Attempts.Add(new Attempt(deployment.Label, status, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, error));
+        _metrics.RecordAttempt(deployment.Label, status, error is not null);
+    }
 
     private static void SetServedHeaders(GatewayContext ctx, Deployment deployment)
     {
