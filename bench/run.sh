@@ -90,7 +90,9 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_tree_kb() {
     local total p
     total="$(rss_kb "$1")"
-    for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do total=$((total + $(rss_kb "$p"))); done
+    for p in /proc/[0-9]*; do
+        [[ "$(awk '/^PPid:/ {print $2}' "$p/status" 2>/dev/null)" == "$1" ]] && total=$((total + $(rss_kb "${p#/proc/}")))
+    done
     echo "$total"
 }
 
@@ -225,7 +227,7 @@ measure() { # ROW URL PID HEADER...
     run_wrk "$row" warmup 2 "$CONNS" "$WARMUP" "$url" "$@" >/dev/null
     log "$row: throughput ${DURATION}s at $CONNS connections"
     res="$(run_wrk "$row" tput 2 "$CONNS" "$DURATION" "$url" "$@")"
-    if [[ -z "$res" ]]; then R[$row.failed]="wrk gave no result (see $WORK/wrk-$row-tput.log)"; return 1; fi
+    if [[ -z "$res" ]]; then R[$row.failed]="wrk gave no result"; cat "$WORK/wrk-$row-tput.log" >&2; return 1; fi
     req="$(field "$res" requests)"; dur="$(field "$res" duration_us)"
     R[$row.rps]="$(awk -v r="$req" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')"
     err=$(( $(field "$res" connect) + $(field "$res" read) + $(field "$res" write) + $(field "$res" status) + $(field "$res" timeout) ))
@@ -235,7 +237,7 @@ measure() { # ROW URL PID HEADER...
     log "$row: throughput result: $res"
     log "$row: latency ${DURATION}s at 1 connection"
     res="$(run_wrk "$row" lat 1 1 "$DURATION" "$url" "$@")"
-    if [[ -z "$res" ]]; then R[$row.failed]="wrk gave no result (see $WORK/wrk-$row-lat.log)"; return 1; fi
+    if [[ -z "$res" ]]; then R[$row.failed]="wrk gave no result"; cat "$WORK/wrk-$row-lat.log" >&2; return 1; fi
     R[$row.p50]="$(field "$res" p50_us)"
     R[$row.p99]="$(field "$res" p99_us)"
     err=$(( $(field "$res" connect) + $(field "$res" read) + $(field "$res" write) + $(field "$res" status) + $(field "$res" timeout) ))
@@ -335,7 +337,7 @@ TABLE="$WORK/table.md"
                 "$(ms "${R[$row.p50]}")" "$(ms "${R[$row.p99]}")" "${R[$row.errors]}" \
                 "$(( R[$row.req_tput] + R[$row.req_lat] ))" "$rss_s"
         else
-            printf '| %s | FAILED: %s | | | | |\n' "${LABEL[$row]}" "$(tr '|\n' '/ ' <<<"${R[$row.failed]:-no result}")"
+            printf '| %s | FAILED: %s | | | | |\n' "${LABEL[$row]}" "$(printf '%s' "${R[$row.failed]:-no result}" | tr '|\n' '/ ')"
         fi
     done
     echo
