@@ -6,7 +6,7 @@
 #   - proxy:  a second nginx doing a bare keepalive proxy_pass to the stub (the floor of one hop);
 #   - Tollgate (Release build) with a SQLite store, a virtual key and the ledger on;
 #   - Portkey gateway (npm @portkey-ai/gateway from tests/tools) routed to the stub.
-# For each target: 3 s warm-up, throughput with wrk -t2 -c64 for 10 s, then latency with
+# For each target: 30 s warm-up (JIT-compiled servers, Tollgate and Portkey alike, need it to reach steady state), throughput with wrk -t2 -c64 for 10 s, then latency with
 # wrk -t1 -c1 --latency for 10 s; then RSS from /proc/PID/status. Writes the table into
 # bench/README.md between the bench:results markers.
 #
@@ -19,7 +19,7 @@ cd "$ROOT"
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 export DEBIAN_FRONTEND=noninteractive
 DURATION="${BENCH_DURATION:-10}"
-WARMUP="${BENCH_WARMUP:-3}"
+WARMUP="${BENCH_WARMUP:-30}"
 CONNS="${BENCH_CONNECTIONS:-64}"
 BODY='{"model":"bench-model","messages":[{"role":"user","content":"hi"}]}'
 MARK='Hello from the Tollgate bench stub'

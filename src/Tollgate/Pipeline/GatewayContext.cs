@@ -15,7 +15,7 @@ internal sealed class GatewayContext
         Operation = operation;
         StartedAt = now;
         StartTimestamp = Stopwatch.GetTimestamp();
-        RequestId = "req_" + Guid.CreateVersion7(now).ToString("N");
+        RequestId = RequestIds.Next(now);
     }
 
     public HttpContext Http { get; }
