@@ -77,8 +77,9 @@ public sealed class LimitTypesTests
         SettledSpendLoader loader = (_, _, _, _, _) => Task.FromResult(0m);
         var timeout = TimeSpan.FromSeconds(30);
 
-        await using var limiter = await LimiterFactory.CreateAsync(null, null, options, loader, Ct).WaitAsync(timeout, Ct);
+        var limiter = await LimiterFactory.CreateAsync(null, null, options, loader, Ct).WaitAsync(timeout, Ct);
         limiter.ShouldBeOfType<InMemoryLimiter>();
+        await limiter.DisposeAsync().AsTask().WaitAsync(timeout, Ct);
 
         var error = await Should.ThrowAsync<InvalidOperationException>(
             LimiterFactory.CreateAsync(new RedisConfig(), " ", options, loader, Ct).WaitAsync(timeout, Ct));

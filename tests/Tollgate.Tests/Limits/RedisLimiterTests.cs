@@ -66,11 +66,17 @@ public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests
     public async Task Factory_connects_to_a_configured_redis()
     {
         var config = new RedisConfig();
-        await using var limiter = await LimiterFactory.CreateAsync(config, redis.Address, new LimiterOptions { Time = Clock, RedisPrefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8] }, Ledger.Loader, Ct)
+        var limiter = await LimiterFactory.CreateAsync(config, redis.Address, new LimiterOptions { Time = Clock, RedisPrefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8] }, Ledger.Loader, Ct)
             .WaitAsync(Timeout, Ct);
-
-        limiter.ShouldBeOfType<RedisLimiter>();
-        (await Admit(limiter, Key(NewKeyId(), rpm: 1))).Admitted.ShouldBeTrue();
+        try
+        {
+            limiter.ShouldBeOfType<RedisLimiter>();
+            (await Admit(limiter, Key(NewKeyId(), rpm: 1))).Admitted.ShouldBeTrue();
+        }
+        finally
+        {
+            await limiter.DisposeAsync().AsTask().WaitAsync(Timeout, Ct);
+        }
     }
 }
 
@@ -105,12 +111,12 @@ public sealed class RedisFixture : IAsyncLifetime
     {
         if (First is not null)
         {
-            await First.DisposeAsync();
+            await First.DisposeAsync().AsTask().WaitAsync(Timeout);
         }
 
         if (Second is not null)
         {
-            await Second.DisposeAsync();
+            await Second.DisposeAsync().AsTask().WaitAsync(Timeout);
         }
     }
 
