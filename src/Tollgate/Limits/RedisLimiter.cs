@@ -8,7 +8,7 @@ namespace Tollgate.Limits;
 /// and each settlement another, so checks and records are atomic across replicas.
 /// <para>Key layout (prefix <c>tg</c>; <c>ID</c> the key id, <c>WS</c> the workspace):</para>
 /// <list type="bullet">
-/// <item><c>{tg:k:ID}:fl</c> hash hold id → "period|hold" and <c>{tg:k:ID}:exp</c> zset hold id → expiry: the key's requests in flight (max_parallel) and their holds; TTL = hold TTL.</item>
+/// <item><c>{tg:k:ID}:fl</c> hash hold id → "period|hold" and <c>{tg:k:ID}:exp</c> zset hold id → expiry: the key's requests in flight (max_parallel) and their holds; TTL = the longer of hold TTL and the period's.</item>
 /// <item><c>{tg:k:ID}:spend:P</c> settled spend of period P (seeded from the store), <c>:held:P</c> holds outstanding, <c>:soft:P</c> set once the soft-limit alert fired; TTL = to the period's end plus slack.</item>
 /// <item><c>{tg:k:ID}:rpm</c> zset of admissions by time; <c>:tpm</c> zset and <c>:tpmv</c> hash of tokens per admission; TTL 60 s.</item>
 /// <item><c>{tg:k:ID}:dreq:yyyyMMdd</c>, <c>:dtok:yyyyMMdd</c> the tier's daily request and token counts; TTL to UTC midnight plus slack.</item>
@@ -25,7 +25,8 @@ namespace Tollgate.Limits;
 /// moment (≤ one flush interval) are missed, and holds in flight at a flush are forgotten, so right after a flush
 /// a budget can be overspent by at most those requests. Settlements whose period spend is absent are not added
 /// (the ledger has them; the next seed counts them). Daily quota counters are not in the ledger's shape and
-/// restart from zero after a flush. Times come from each replica's <see cref="TimeProvider"/>: keep clocks in sync.
+/// restart from zero after a flush. Run Redis with <c>maxmemory-policy noeviction</c> (or a volatile-* policy):
+/// an evicted counter is a wrong limit. Times come from each replica's <see cref="TimeProvider"/>: keep clocks in sync.
 /// </para>
 /// </summary>
 internal sealed class RedisLimiter : ILimiter
@@ -75,7 +76,7 @@ internal sealed class RedisLimiter : ILimiter
         ];
         var args = new RedisValue[]
         {
-            plan.NowMs, holdId, plan.HoldExpires.ToUnixTimeMilliseconds(), Ms(options.HoldTtl + TimeSpan.FromMinutes(1)),
+            plan.NowMs, holdId, plan.HoldExpires.ToUnixTimeMilliseconds(), Ms(FlightTtl(plan, options)),
             plan.Parallel?.Value ?? -1, plan.Rpm?.Value ?? -1, plan.Tpm?.Value ?? -1, plan.Tokens,
             plan.DailyRequests ?? -1, plan.DailyTokens ?? -1, Ms(plan.DayEnd - plan.Now + DaySlack),
             plan.KeyBudget?.Max ?? -1, plan.KeyBudget?.Soft ?? -1, plan.KeyBudget is null ? 0 : plan.HoldNanos, plan.KeyPeriod,
@@ -229,6 +230,17 @@ internal sealed class RedisLimiter : ILimiter
             // First use on this server, or Redis restarted: EVAL sends the text and caches it again.
             return await Db.ScriptEvaluateAsync(script.Text, keys, args).WaitAsync(cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// The flight records must outlive the held counter they feed: if they vanished first, their holds would stay
+    /// in <c>held:P</c> until the period ends. They hold only live flights (pruned on every admission), so they stay small.
+    /// </summary>
+    private static TimeSpan FlightTtl(AdmissionPlan plan, LimiterOptions options)
+    {
+        var flights = options.HoldTtl + TimeSpan.FromMinutes(1);
+        var period = plan.KeyBudget?.StateTtl(plan.Now, options.HoldTtl) ?? TimeSpan.Zero;
+        return period > flights ? period : flights;
     }
 
     private static long Ms(TimeSpan span) => Math.Max(1, (long)Math.Ceiling(span.TotalMilliseconds));

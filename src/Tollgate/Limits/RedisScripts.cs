@@ -14,7 +14,7 @@ internal static class RedisScripts
     /// <summary>
     /// KEYS: 1 key:fl, 2 key:exp, 3 key:rpm, 4 key:tpm, 5 key:tpmv, 6 key:spend:P, 7 key:held:P, 8 key:soft:P,
     /// 9 key:dreq:D, 10 key:dtok:D, 11 ws:fl, 12 ws:exp, 13 ws:spend:W, 14 ws:held:W, 15 ws:soft:W.
-    /// ARGV: 1 now, 2 hold id, 3 hold expiry, 4 flight ttl, 5 max_parallel, 6 rpm, 7 tpm, 8 tokens, 9 daily requests,
+    /// ARGV: 1 now, 2 hold id, 3 hold expiry, 4 key flight ttl (≥ its period ttl), 5 max_parallel, 6 rpm, 7 tpm, 8 tokens, 9 daily requests,
     /// 10 daily tokens, 11 day ttl, 12 key budget, 13 key soft, 14 key hold, 15 key period, 16 key period ttl,
     /// 17 key seed, 18 ws budget, 19 ws soft, 20 ws hold, 21 ws period, 22 ws period ttl, 23 ws seed, 24 window.
     /// A limit of -1 is unset; a seed of '' is none.
@@ -138,8 +138,8 @@ internal static class RedisScripts
         if wBudget >= 0 then
           redis.call('ZADD', KEYS[12], ARGV[3], id)
           redis.call('HSET', KEYS[11], id, ARGV[21] .. '|' .. ARGV[20])
-          redis.call('PEXPIRE', KEYS[11], ARGV[4])
-          redis.call('PEXPIRE', KEYS[12], ARGV[4])
+          redis.call('PEXPIRE', KEYS[11], ARGV[22])
+          redis.call('PEXPIRE', KEYS[12], ARGV[22])
           redis.call('INCRBY', KEYS[14], ARGV[20])
           redis.call('PEXPIRE', KEYS[14], ARGV[22])
         end
