@@ -214,7 +214,7 @@ internal static class AnthropicMessages
         }
 
         var maxTokens = req.MaxTokens ?? options.DefaultMaxTokens;
-        var budget = ThinkingBudget(req.Reasoning, maxTokens);
+        var budget = CanThink(req) ? ThinkingBudget(req.Reasoning, maxTokens) : null;
 
         w.WriteStartObject();
         w.WriteString("model", model);
@@ -392,6 +392,30 @@ internal static class AnthropicMessages
         }
 
         w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Extended thinking is refused with a forced tool choice, and in a tool loop every assistant tool_use turn
+    /// must open with a signed thinking block, which a client of another format cannot give back. Then the
+    /// request goes without thinking rather than fail.
+    /// </summary>
+    private static bool CanThink(ChatRequest req)
+    {
+        if (req.ToolChoice is { Mode: ToolChoiceMode.Required or ToolChoiceMode.Specific })
+        {
+            return false;
+        }
+
+        foreach (var message in req.Messages)
+        {
+            if (message.Role == ChatRole.Assistant && message.Parts.Exists(p => p is ToolCallPart)
+                && message.Parts.Find(p => p is not TextPart { Text.Length: 0 }) is not ThinkingPart { Signature.Length: > 0 } and not ThinkingPart { RedactedData: not null })
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Budget for extended thinking: Anthropic wants at least 1024 tokens and fewer than max_tokens.</summary>

@@ -177,7 +177,7 @@ internal sealed class StreamTranslator(StreamDecoder decoder, StreamEncoder enco
 
     public void Delta(BlockKind kind, string text)
     {
-        if (_stopped || text.Length == 0 && kind != BlockKind.ToolCall)
+        if (_stopped || text.Length == 0)
         {
             return;
         }
