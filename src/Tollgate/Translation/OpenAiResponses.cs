@@ -649,7 +649,21 @@ internal static class OpenAiResponses
         w.WriteEndObject();
     }
 
-    public static string ItemId(string prefix, string responseId, int index) => $"{prefix}_{responseId}_{index}";
+    /// <summary>An output item id derived from the upstream response id, so ids are stable for one response.</summary>
+    public static string ItemId(string prefix, string responseId, int index)
+    {
+        var bare = responseId.AsSpan();
+        foreach (var known in (ReadOnlySpan<string>)["msg_", "chatcmpl-", "resp_"])
+        {
+            if (bare.StartsWith(known, StringComparison.Ordinal))
+            {
+                bare = bare[known.Length..];
+                break;
+            }
+        }
+
+        return $"{prefix}_{bare}_{index}";
+    }
 
     public static void WriteResponse(Utf8JsonWriter w, ChatResponse resp, string clientModel, long created)
     {

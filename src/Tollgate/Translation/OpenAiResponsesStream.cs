@@ -86,12 +86,15 @@ internal sealed class OpenAiResponsesStreamDecoder : StreamDecoder
 /// </summary>
 internal sealed class OpenAiResponsesStreamEncoder(string clientModel, long created) : StreamEncoder
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> EventNames = new(StringComparer.Ordinal);
+
     private readonly List<OpenAiResponses.Item> _items = [];
     private readonly StringBuilder _text = new();
     private string _id = "";
     private string _baseId = "";
     private int _sequence;
     private string _itemId = "";
+    private BlockKind _kind;
     private string? _signature;
     private string? _callId;
     private string? _name;
@@ -117,6 +120,7 @@ internal sealed class OpenAiResponsesStreamEncoder(string clientModel, long crea
         _signature = null;
         _callId = toolId;
         _name = toolName;
+        _kind = kind;
         _itemId = OpenAiResponses.ItemId(kind switch { BlockKind.Text => "msg", BlockKind.Thinking => "rs", _ => "fc" }, _baseId, _items.Count);
 
         var w = Begin("response.output_item.added");
@@ -237,11 +241,7 @@ internal sealed class OpenAiResponsesStreamEncoder(string clientModel, long crea
         End(w, type);
     }
 
-    private OpenAiResponses.Item Current()
-    {
-        var kind = _itemId.StartsWith("msg", StringComparison.Ordinal) ? BlockKind.Text : _itemId.StartsWith("rs", StringComparison.Ordinal) ? BlockKind.Thinking : BlockKind.ToolCall;
-        return new OpenAiResponses.Item(kind, _itemId, _text.ToString(), _signature, _callId, _name);
-    }
+    private OpenAiResponses.Item Current() => new(_kind, _itemId, _text.ToString(), _signature, _callId, _name);
 
     private Utf8JsonWriter Begin(string type)
     {
@@ -273,6 +273,7 @@ internal sealed class OpenAiResponsesStreamEncoder(string clientModel, long crea
     private void End(Utf8JsonWriter w, string type)
     {
         w.WriteEndObject();
-        Emit(Encoding.UTF8.GetBytes(type));
+        // Event names are few and fixed: encode each once.
+        Emit(EventNames.GetOrAdd(type, static t => Encoding.UTF8.GetBytes(t)));
     }
 }
