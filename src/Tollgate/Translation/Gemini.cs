@@ -73,7 +73,7 @@ internal static class Gemini
                     }
 
                     var output = response.Prop("response");
-                    var text2 = output is { } o && o.Prop("output") is { ValueKind: JsonValueKind.String } s ? s.GetString()! : output?.GetRawText() ?? "";
+                    var text2 = output is { } o && o.Prop("output") is { ValueKind: JsonValueKind.String } s ? s.GetString()! : output is { } raw ? Json.Compact(raw) : "";
                     var isError = output is { } e && e.Prop("error") is not null && e.Prop("output") is null;
                     parts.Add(new ToolResultPart(id ?? $"call_{name}", name, [new TextPart(text2)], isError));
                 }
@@ -129,7 +129,7 @@ internal static class Gemini
             foreach (var fn in declarations.EnumerateArray())
             {
                 req.Tools.Add(new ToolDefinition(fn.RequireString("name", "tools.functionDeclarations.name"), fn.Str("description"),
-                    fn.G("parametersJsonSchema", "parameters_json_schema") ?? fn.Prop("parameters")));
+                    fn.G("parametersJsonSchema", "parameters_json_schema") ?? (fn.Prop("parameters") is { } schema ? ToJsonSchema(schema) : null)));
             }
         }
 
@@ -146,6 +146,53 @@ internal static class Gemini
         }
 
         return req;
+    }
+
+    /// <summary>
+    /// Gemini's <c>parameters</c> is an OpenAPI schema whose type names are upper case (OBJECT, STRING); JSON
+    /// Schema wants them lower case. Everything else is the same shape.
+    /// </summary>
+    private static JsonElement ToJsonSchema(JsonElement schema)
+    {
+        var bytes = Json.Write(schema, static (w, s) => CopyLowercasingTypes(w, s));
+        using var doc = JsonDocument.Parse(bytes);
+        return doc.RootElement.Clone();
+    }
+
+    private static void CopyLowercasingTypes(Utf8JsonWriter w, JsonElement e)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                w.WriteStartObject();
+                foreach (var p in e.EnumerateObject())
+                {
+                    w.WritePropertyName(p.Name);
+                    if (p.NameEquals("type") && p.Value.ValueKind == JsonValueKind.String)
+                    {
+                        w.WriteStringValue(p.Value.GetString()!.ToLowerInvariant());
+                    }
+                    else
+                    {
+                        CopyLowercasingTypes(w, p.Value);
+                    }
+                }
+
+                w.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                w.WriteStartArray();
+                foreach (var item in e.EnumerateArray())
+                {
+                    CopyLowercasingTypes(w, item);
+                }
+
+                w.WriteEndArray();
+                break;
+            default:
+                e.WriteTo(w);
+                break;
+        }
     }
 
     public static void WriteRequest(Utf8JsonWriter w, ChatRequest req, TranslationOptions options)
