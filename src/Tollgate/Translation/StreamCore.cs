@@ -115,20 +115,30 @@ internal sealed class StreamTranslator(StreamDecoder decoder, StreamEncoder enco
             return;
         }
 
-        JsonDocument doc;
+        // The document reads from a pooled copy: the caller's span is only valid during this call.
+        var rented = ArrayPool<byte>.Shared.Rent(trimmed.Length);
         try
         {
-            doc = JsonDocument.Parse(trimmed.ToArray(), Json.DocumentOptions);
-        }
-        catch (JsonException)
-        {
-            UpstreamError ??= "the upstream sent an event that is not valid JSON";
-            return;
-        }
+            trimmed.CopyTo(rented);
+            JsonDocument doc;
+            try
+            {
+                doc = JsonDocument.Parse(rented.AsMemory(0, trimmed.Length), Json.DocumentOptions);
+            }
+            catch (JsonException)
+            {
+                UpstreamError ??= "the upstream sent an event that is not valid JSON";
+                return;
+            }
 
-        using (doc)
+            using (doc)
+            {
+                decoder.Decode(eventName, doc.RootElement, this);
+            }
+        }
+        finally
         {
-            decoder.Decode(eventName, doc.RootElement, this);
+            ArrayPool<byte>.Shared.Return(rented);
         }
     }
 
