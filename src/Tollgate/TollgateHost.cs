@@ -4,6 +4,7 @@ using Tollgate.Admin;
 using Tollgate.Configuration;
 using Tollgate.Keys;
 using Tollgate.Ledger;
+using Tollgate.Limits;
 using Tollgate.Pipeline;
 using Tollgate.Routing;
 using Tollgate.Storage;
@@ -69,10 +70,30 @@ internal static class TollgateHost
             return StartupFailed;
         }
 
+        string? redisConnection = null;
+        if (config.Redis is { } redis && Resolve(redis.Connection, "redis.connection", required: true, out redisConnection) is { } redisProblem)
+        {
+            Console.Error.WriteLine($"error: {redisProblem}");
+            return StartupFailed;
+        }
+
+        ILimiter limiter;
+        try
+        {
+            var options = new LimiterOptions { Currency = config.Reporting.Currency };
+            limiter = LimiterFactory.CreateAsync(config.Redis, redisConnection, options, SpendLoaders.FromStore(store), CancellationToken.None)
+                .WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            Console.Error.WriteLine($"error: Redis could not be reached: {ex.GetType().Name}: {FirstLine(ex.Message)}");
+            return StartupFailed;
+        }
+
         WebApplication app;
         try
         {
-            app = Build(args, config, store, masterKey);
+            app = Build(args, config, store, masterKey, limiter);
         }
         catch (Exception ex)
         {
@@ -92,7 +113,7 @@ internal static class TollgateHost
         }
     }
 
-    private static WebApplication Build(string[] args, TollgateConfig config, IStore store, string? masterKey)
+    private static WebApplication Build(string[] args, TollgateConfig config, IStore store, string? masterKey, ILimiter limiter)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
         builder.Logging.ClearProviders();
@@ -126,6 +147,8 @@ internal static class TollgateHost
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService<KeyRefresher>();
         services.AddSingleton<GatewayPipeline>();
+        services.AddSingleton(limiter);
+        services.AddSingleton<LimitsGate>();
         services.AddSingleton(sp => new GatewayMetrics(sp.GetRequiredService<HealthRegistry>(), () => sp.GetRequiredService<LedgerWriter>().QueueDepth, sp.GetRequiredService<TimeProvider>()));
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(GatewayMetrics.MeterName)
@@ -144,6 +167,7 @@ internal static class TollgateHost
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapOpenAi();
         app.MapAnthropic();
+        app.MapQuota();
         if (config.Server.Admin)
         {
             app.MapAdmin();

@@ -13,6 +13,7 @@ internal enum GatewayErrorKind
     UpstreamAuth,
     UpstreamFailed,
     UpstreamRateLimited,
+    LimitExceeded,
     UpstreamClientError,
     AllCoolingDown,
     NoDeployment,
@@ -24,7 +25,8 @@ internal enum GatewayErrorKind
 /// <param name="Message">Says what happened and what to fix. Never holds a secret.</param>
 /// <param name="Param">The offending request field, when there is one.</param>
 /// <param name="RetryAfterSeconds">For 429/503, when a reset time is known.</param>
-internal sealed record GatewayError(GatewayErrorKind Kind, string Message, string? Param = null, int? RetryAfterSeconds = null)
+/// <param name="LimitType">For a refusal by a limit: its wire name (budget_exceeded, rate_limit_rpm, …), used as the error's type and code.</param>
+internal sealed record GatewayError(GatewayErrorKind Kind, string Message, string? Param = null, int? RetryAfterSeconds = null, string? LimitType = null)
 {
     public int Status => Kind switch
     {
@@ -33,14 +35,14 @@ internal sealed record GatewayError(GatewayErrorKind Kind, string Message, strin
         GatewayErrorKind.UnknownModel => 404,
         GatewayErrorKind.BadRequest => 400,
         GatewayErrorKind.BodyTooLarge => 413,
-        GatewayErrorKind.UpstreamRateLimited => 429,
+        GatewayErrorKind.UpstreamRateLimited or GatewayErrorKind.LimitExceeded => 429,
         GatewayErrorKind.UpstreamFailed => 502,
         GatewayErrorKind.AllCoolingDown or GatewayErrorKind.NoDeployment => 503,
         _ => 500,
     };
 
     /// <summary>The short machine code for the error, shared by every surface.</summary>
-    public string Code => Kind switch
+    public string Code => LimitType ?? Kind switch
     {
         GatewayErrorKind.MissingKey => "missing_api_key",
         GatewayErrorKind.InvalidKey => "invalid_api_key",

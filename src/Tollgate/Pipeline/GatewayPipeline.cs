@@ -23,10 +23,12 @@ internal sealed class GatewayPipeline
     private readonly LedgerWriter _ledger;
     private readonly TimeProvider _time;
     private readonly GatewayMetrics _metrics;
+    private readonly LimitsGate _limits;
     private readonly ILogger<GatewayPipeline> _logger;
 
-    public GatewayPipeline(RouteTableHolder routes, KeyCache keys, LedgerWriter ledger, TimeProvider time, GatewayMetrics metrics, ILogger<GatewayPipeline> logger)
+    public GatewayPipeline(RouteTableHolder routes, KeyCache keys, LedgerWriter ledger, TimeProvider time, GatewayMetrics metrics, LimitsGate limits, ILogger<GatewayPipeline> logger)
     {
+        _limits = limits;
         _metrics = metrics;
         _routes = routes;
         _keys = keys;
@@ -59,6 +61,7 @@ internal sealed class GatewayPipeline
         }
 
         PooledBytes body = default;
+        Limits.Admission? admission = null;
         try
         {
             var (read, tooLarge) = await ReadBodyAsync(http, table.Config.Server.MaxBodyBytes);
@@ -90,6 +93,14 @@ internal sealed class GatewayPipeline
                 return;
             }
 
+            var (admitted, refused) = await _limits.AdmitAsync(ctx, table, body.Length, peek.MaxTokens, http.RequestAborted);
+            admission = admitted;
+            if (refused is not null)
+            {
+                await FailAsync(ctx, refused);
+                return;
+            }
+
             ctx.Streamed = peek.Stream;
             await DispatchAsync(ctx, table, body, peek);
         }
@@ -105,8 +116,24 @@ internal sealed class GatewayPipeline
         finally
         {
             body.Dispose();
+            if (http.Response.HasStarted)
+            {
+                // The client has its whole answer before accounting runs.
+                try
+                {
+                    await http.Response.CompleteAsync();
+                }
+                catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
+                {
+                }
+            }
+
             _ledger.Enqueue(ctx.ToLedgerRecord(table.Currency.Code));
             _metrics.RecordRequest(ctx);
+            if (admission is { Admitted: true })
+            {
+                await _limits.SettleAsync(admission, ctx);
+            }
         }
     }
 

@@ -27,6 +27,12 @@ internal static partial class Log
     [LoggerMessage(4001, LogLevel.Information, "Admin {Action} on key {KeyId}")]
     public static partial void AdminAction(ILogger logger, string action, string keyId);
 
+    [LoggerMessage(5001, LogLevel.Warning, "Budget alert: key {KeyId} ({Alias}, workspace {Workspace}) passed its soft limit this period")]
+    public static partial void BudgetSoftLimitCrossed(ILogger logger, string keyId, string alias, string workspace);
+
+    [LoggerMessage(5002, LogLevel.Warning, "Settling the hold of request {RequestId} failed ({ErrorType}); it expires with the hold TTL")]
+    public static partial void SettleFailed(ILogger logger, string requestId, string errorType);
+
     [LoggerMessage(4002, LogLevel.Warning, "Key cache refresh from the store failed: {Error}")]
     public static partial void KeyRefreshFailed(ILogger logger, string error);
 }

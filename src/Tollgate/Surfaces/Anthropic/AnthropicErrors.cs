@@ -14,7 +14,7 @@ internal sealed class AnthropicErrors : ISurfaceErrors
 {
     public static readonly AnthropicErrors Instance = new();
 
-    public static string TypeFor(GatewayError error) => error.Status switch
+    public static string TypeFor(GatewayError error) => error.LimitType ?? error.Status switch
     {
         400 => "invalid_request_error",
         401 => "authentication_error",

@@ -16,7 +16,7 @@ internal sealed class OpenAiErrors : ISurfaceErrors
     /// <summary>Messages quote names ('gpt-4o'); keep them readable rather than \u0027-escaped. The body is JSON, never HTML.</summary>
     internal static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static string TypeFor(GatewayError error) => error.Status switch
+    public static string TypeFor(GatewayError error) => error.LimitType ?? error.Status switch
     {
         401 => "authentication_error",
         403 => "permission_error",
