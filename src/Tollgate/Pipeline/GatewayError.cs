@@ -26,9 +26,10 @@ internal enum GatewayErrorKind
 /// <param name="Param">The offending request field, when there is one.</param>
 /// <param name="RetryAfterSeconds">For 429/503, when a reset time is known.</param>
 /// <param name="LimitType">For a refusal by a limit: its wire name (budget_exceeded, rate_limit_rpm, …), used as the error's type and code.</param>
-internal sealed record GatewayError(GatewayErrorKind Kind, string Message, string? Param = null, int? RetryAfterSeconds = null, string? LimitType = null)
+/// <param name="StatusOverride">The status to answer with when it is not the kind's own (an upstream's 4xx relayed in the caller's shape).</param>
+internal sealed record GatewayError(GatewayErrorKind Kind, string Message, string? Param = null, int? RetryAfterSeconds = null, string? LimitType = null, int? StatusOverride = null)
 {
-    public int Status => Kind switch
+    public int Status => StatusOverride ?? Kind switch
     {
         GatewayErrorKind.MissingKey or GatewayErrorKind.InvalidKey or GatewayErrorKind.UpstreamAuth => 401,
         GatewayErrorKind.ModelNotAllowed or GatewayErrorKind.DataClassBlocked => 403,

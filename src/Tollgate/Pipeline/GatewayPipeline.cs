@@ -6,6 +6,7 @@ using Tollgate.Ledger;
 using Tollgate.Routing;
 using Tollgate.Sensitivity;
 using Tollgate.Streaming;
+using Tollgate.Translation;
 using Tollgate.Surfaces;
 using Tollgate.Telemetry;
 
@@ -218,9 +219,9 @@ internal sealed class GatewayPipeline
                     continue;
                 }
 
-                if (provider.Kind != operation.NativeKind)
+                if (provider.Kind != operation.NativeKind && Formats.Plan(operation, provider.Kind) is null)
                 {
-                    var reason = $"provider kind '{provider.Kind}' cannot serve {operation.Endpoint} requests yet";
+                    var reason = $"provider kind '{provider.Kind}' cannot serve {operation.Endpoint} requests";
                     ctx.Attempts.Add(Attempt.Skip(deployment.Label, reason));
                     lastError ??= new GatewayError(GatewayErrorKind.NoDeployment, reason);
                     continue;
@@ -364,15 +365,38 @@ internal sealed class GatewayPipeline
         var http = ctx.Http;
         var provider = deployment.Provider;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        using var upstreamBody = BodyRewriter.Rewrite(body.Span, peek, deployment.ModelJson, wantUsage, out var injectedUsage);
-        var url = provider.BaseUrl + ctx.Operation.UpstreamPath + (ctx.Operation.ForwardQuery ? http.Request.QueryString.Value : null);
+        var translation = Formats.Plan(ctx.Operation, provider.Kind);
+        PooledBytes upstreamBody = default;
+        byte[]? translatedBody = null;
+        var injectedUsage = false;
+        string url;
+        if (translation is { } plan)
+        {
+            var translated = Translator.TranslateRequest(body.Span, plan.Client, plan.Upstream, deployment.Model, TranslationOptions.For(peek.Stream, deployment.Model));
+            if (translated.Error is { } problem)
+            {
+                // The caller's request cannot be expressed for this upstream: their fault, no fallback.
+                await FailAsync(ctx, new GatewayError(GatewayErrorKind.BadRequest, problem, translated.ErrorParam));
+                return new GatewayError(GatewayErrorKind.UpstreamClientError, problem);
+            }
+
+            translatedBody = translated.Body!;
+            url = Formats.UpstreamUrl(provider, plan.Upstream, deployment.Model, peek.Stream);
+        }
+        else
+        {
+            upstreamBody = BodyRewriter.Rewrite(body.Span, peek, deployment.ModelJson, wantUsage, out injectedUsage);
+            url = provider.BaseUrl + ctx.Operation.UpstreamPath + (ctx.Operation.ForwardQuery ? http.Request.QueryString.Value : null);
+        }
+
+        using var ownedBody = upstreamBody;
         using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
-            Content = new ReadOnlyMemoryContent(upstreamBody.Memory),
+            Content = translatedBody is null ? new ReadOnlyMemoryContent(upstreamBody.Memory) : new ByteArrayContent(translatedBody),
             Version = HttpVersion.Version11,
         };
         request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
-        HeaderPolicy.CopyRequestHeaders(http.Request.Headers, request);
+        HeaderPolicy.CopyRequestHeaders(http.Request.Headers, request, dropAnthropic: translation is not null && provider.Kind != "anthropic");
         provider.ApplyCredential(request, http.Request.Headers);
 
         using var activity = new ActivityTimeout(provider.Config.ActivityTimeout, http.RequestAborted);
@@ -406,13 +430,22 @@ internal sealed class GatewayPipeline
                 var isSse = response.Content.Headers.ContentType?.MediaType == "text/event-stream";
                 if (peek.Stream && isSse && ctx.Operation.StreamFormat != StreamFormat.None)
                 {
-                    await SseRelay.RelayAsync(ctx, response, activity, injectedUsage, _logger);
+                    if (translation is { } streamPlan)
+                    {
+                        var translator = Translator.CreateStreamTranslator(streamPlan.Upstream, streamPlan.Client, ctx.ModelRequested ?? group.Name);
+                        await SseRelay.RelayTranslatedAsync(ctx, response, activity, translator, _logger);
+                    }
+                    else
+                    {
+                        await SseRelay.RelayAsync(ctx, response, activity, injectedUsage, _logger);
+                    }
+
                     Account(ctx, deployment);
                 }
                 else
                 {
                     ctx.Streamed = false;
-                    await RelayJsonAsync(ctx, response, activity);
+                    await RelayJsonAsync(ctx, response, activity, translation);
                 }
 
                 return null;
@@ -430,11 +463,20 @@ internal sealed class GatewayPipeline
                 case 408 or 409 or >= 500:
                     return new GatewayError(GatewayErrorKind.UpstreamFailed, message);
                 default:
-                    // 400, 404, 422 and other 4xx: the request itself is at fault. Same format, so relay it as is.
+                    // 400, 404, 422 and other 4xx: the request itself is at fault, so no fallback.
                     ctx.ServedBy = null;
+                    SetServedHeaders(ctx, deployment);
+                    if (translation is not null)
+                    {
+                        // Another format's error body: say it in the caller's own error shape, with the upstream's message.
+                        await FailAsync(ctx, new GatewayError(GatewayErrorKind.UpstreamClientError,
+                            $"{deployment.Label} rejected the request ({status.ToString(CultureInfo.InvariantCulture)}): {message}", StatusOverride: status));
+                        ctx.ErrorType = "upstream_rejected_request";
+                        return new GatewayError(GatewayErrorKind.UpstreamClientError, message);
+                    }
+
                     ctx.Status = status;
                     ctx.ErrorType = "upstream_rejected_request";
-                    SetServedHeaders(ctx, deployment);
                     http.Response.StatusCode = status;
                     HeaderPolicy.CopyResponseHeaders(response, http.Response);
                     var bytes = System.Text.Encoding.UTF8.GetBytes(errorBody);
@@ -463,11 +505,25 @@ internal sealed class GatewayPipeline
         }
     }
 
-    private async Task RelayJsonAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity)
+    private async Task RelayJsonAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, TranslationPlan? translation)
     {
         var http = ctx.Http;
         using var content = await ReadAllAsync(response, activity, int.MaxValue);
-        if (UsageReader.TryRead(content.Span, out var usage))
+        ReadOnlyMemory<byte> answer = content.Memory;
+        if (translation is { } plan)
+        {
+            var translated = Translator.TranslateResponse(content.Span, plan.Upstream, plan.Client, ctx.ModelRequested ?? ctx.Group!.Name);
+            if (translated.Error is { } problem)
+            {
+                ctx.ServedBy = null;
+                await FailAsync(ctx, new GatewayError(GatewayErrorKind.UpstreamFailed, $"The answer from {ctx.Attempts[^1].Deployment} could not be read: {problem}"));
+                return;
+            }
+
+            ctx.Usage = translated.Usage;
+            answer = translated.Body;
+        }
+        else if (UsageReader.TryRead(content.Span, out var usage))
         {
             ctx.Usage = usage;
         }
@@ -475,15 +531,23 @@ internal sealed class GatewayPipeline
         ctx.Status = (int)response.StatusCode;
         Account(ctx, ctx.ServedBy!);
         http.Response.StatusCode = ctx.Status;
-        HeaderPolicy.CopyResponseHeaders(response, http.Response);
+        if (translation is null)
+        {
+            HeaderPolicy.CopyResponseHeaders(response, http.Response);
+        }
+        else
+        {
+            http.Response.ContentType = "application/json";
+        }
+
         if (ctx.ServedBy!.Price is not null)
         {
             http.Response.Headers["x-tollgate-cost"] = ctx.Cost.ToString("0.##########", CultureInfo.InvariantCulture);
         }
 
-        http.Response.ContentLength = content.Length;
+        http.Response.ContentLength = answer.Length;
         ctx.TtftMs = ctx.ElapsedMs;
-        await http.Response.Body.WriteAsync(content.Memory, http.RequestAborted);
+        await http.Response.Body.WriteAsync(answer, http.RequestAborted);
     }
 
     /// <summary>Prices the usage at the deployment's list price; a subscription call costs 0 at the margin.</summary>

@@ -21,12 +21,15 @@ internal static class HeaderPolicy
         "content-length", "set-cookie", "alt-svc", "server", "date",
     }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
-    public static void CopyRequestHeaders(IHeaderDictionary from, HttpRequestMessage to)
+    /// <param name="from">The client's headers.</param>
+    /// <param name="to">The upstream request.</param>
+    /// <param name="dropAnthropic">Leave out <c>anthropic-*</c> headers (a translated request to a provider that is not Anthropic).</param>
+    public static void CopyRequestHeaders(IHeaderDictionary from, HttpRequestMessage to, bool dropAnthropic = false)
     {
         foreach (var (name, values) in from)
         {
             if (RequestDenied.Contains(name) || name.StartsWith("x-tollgate-", StringComparison.OrdinalIgnoreCase)
-                || name.StartsWith(':'))
+                || name.StartsWith(':') || (dropAnthropic && name.StartsWith("anthropic-", StringComparison.OrdinalIgnoreCase)))
             {
                 continue;
             }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
 using Tollgate.Pipeline;
 using Tollgate.Telemetry;
+using Tollgate.Translation;
 
 namespace Tollgate.Streaming;
 
@@ -16,18 +17,34 @@ internal static class SseRelay
 {
     private const int InitialBuffer = 16 * 1024;
 
-    public static async Task RelayAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, bool hideInjectedUsage, ILogger logger)
+    public static Task RelayAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, bool hideInjectedUsage, ILogger logger)
+    {
+        var state = new StreamState(ctx.Operation.StreamFormat, hideInjectedUsage);
+        return PumpAsync(ctx, response, activity, logger, new CopySink(ctx, state));
+    }
+
+    /// <summary>Relays an upstream stream of another format, translating event by event.</summary>
+    public static Task RelayTranslatedAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, IStreamTranslator translator, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(translator);
+        return PumpAsync(ctx, response, activity, logger, new TranslateSink(ctx, translator));
+    }
+
+    /// <summary>
+    /// Reads the upstream SSE stream, hands each complete event to the sink, and flushes after every read that
+    /// produced output. Ends the client's stream with the surface's error event unless the sink saw the proper end.
+    /// </summary>
+    private static async Task PumpAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, ILogger logger, IEventSink sink)
     {
         var http = ctx.Http;
         var format = ctx.Operation.StreamFormat;
         ctx.Status = (int)response.StatusCode;
         http.Response.StatusCode = ctx.Status;
-        HeaderPolicy.CopyResponseHeaders(response, http.Response);
+        sink.SetHeaders(response, http.Response);
         http.Response.Headers.CacheControl = "no-cache";
         http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
         var output = http.Response.BodyWriter;
-        var state = new StreamState(format, hideInjectedUsage);
         var buffer = ArrayPool<byte>.Shared.Rent(InitialBuffer);
         var filled = 0;
         string? failure = null;
@@ -57,13 +74,7 @@ internal static class SseRelay
                 var wrote = false;
                 while (FindEventEnd(buffer.AsSpan(0, filled), Math.Max(consumed, scanFrom), out var end))
                 {
-                    var ev = buffer.AsSpan(consumed, end - consumed);
-                    if (state.Inspect(ev, ctx))
-                    {
-                        output.Write(ev);
-                        wrote = true;
-                    }
-
+                    wrote |= sink.OnEvent(buffer.AsSpan(consumed, end - consumed), output);
                     consumed = end;
                 }
 
@@ -104,12 +115,17 @@ internal static class SseRelay
             return;
         }
 
-        if (state.Completed)
+        if (sink.Completed)
         {
+            if (sink.Finish(output))
+            {
+                await output.FlushAsync(CancellationToken.None);
+            }
+
             return;
         }
 
-        failure ??= "the upstream closed the stream before it was complete";
+        failure = sink.UpstreamError is { } upstreamError ? $"the upstream reported an error: {upstreamError}" : failure ?? "the upstream closed the stream before it was complete";
         var served = ctx.ServedBy!.Label;
         Log.StreamBroken(logger, served, failure);
         var error = new GatewayError(GatewayErrorKind.UpstreamFailed,
@@ -153,6 +169,89 @@ internal static class SseRelay
 
         end = 0;
         return false;
+    }
+
+    /// <summary>Where the pump hands each complete upstream event.</summary>
+    private interface IEventSink
+    {
+        /// <summary>True once the stream's proper end has been seen.</summary>
+        bool Completed { get; }
+
+        string? UpstreamError { get; }
+
+        void SetHeaders(HttpResponseMessage upstream, HttpResponse client);
+
+        /// <summary>Handles one raw event; returns whether anything was written for the client.</summary>
+        bool OnEvent(ReadOnlySpan<byte> ev, IBufferWriter<byte> output);
+
+        /// <summary>After a complete stream: writes closing events the client still needs; returns whether it wrote.</summary>
+        bool Finish(IBufferWriter<byte> output);
+    }
+
+    /// <summary>Same format: the bytes go through as they came, and the tap reads usage and the end.</summary>
+    private sealed class CopySink(GatewayContext ctx, StreamState state) : IEventSink
+    {
+        public bool Completed => state.Completed;
+
+        public string? UpstreamError => null;
+
+        public void SetHeaders(HttpResponseMessage upstream, HttpResponse client) => HeaderPolicy.CopyResponseHeaders(upstream, client);
+
+        public bool OnEvent(ReadOnlySpan<byte> ev, IBufferWriter<byte> output)
+        {
+            if (!state.Inspect(ev, ctx))
+            {
+                return false;
+            }
+
+            output.Write(ev);
+            return true;
+        }
+
+        public bool Finish(IBufferWriter<byte> output) => false;
+    }
+
+    /// <summary>Other format: each event is split, translated, and the client's events are written.</summary>
+    private sealed class TranslateSink(GatewayContext ctx, IStreamTranslator translator) : IEventSink
+    {
+        private readonly ArrayBufferWriter<byte> _scratch = new(256);
+        private readonly ArrayBufferWriter<byte> _events = new(1024);
+
+        public bool Completed => translator.Completed;
+
+        public string? UpstreamError => translator.UpstreamError;
+
+        public void SetHeaders(HttpResponseMessage upstream, HttpResponse client) => client.ContentType = "text/event-stream; charset=utf-8";
+
+        public bool OnEvent(ReadOnlySpan<byte> ev, IBufferWriter<byte> output)
+        {
+            _scratch.ResetWrittenCount();
+            Translation.SseEvents.Split(ev, out var name, out var data, _scratch);
+            if (data.IsEmpty && name.IsEmpty)
+            {
+                return false;
+            }
+
+            _events.ResetWrittenCount();
+            translator.OnEvent(name, data, _events);
+            ctx.Usage = translator.Usage;
+            if (_events.WrittenCount == 0)
+            {
+                return false;
+            }
+
+            output.Write(_events.WrittenSpan);
+            return true;
+        }
+
+        public bool Finish(IBufferWriter<byte> output)
+        {
+            _events.ResetWrittenCount();
+            translator.Finish(_events);
+            ctx.Usage = translator.Usage;
+            output.Write(_events.WrittenSpan);
+            return _events.WrittenCount > 0;
+        }
     }
 
     /// <summary>What the relay learns from the events as they pass.</summary>
