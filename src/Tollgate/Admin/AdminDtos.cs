@@ -158,7 +158,18 @@ internal sealed record AdminErrorBody(string Message, string Type, string? Code 
 
 internal sealed record ModelGroupView(string Id, string? Family, IReadOnlyList<DeploymentView> Deployments, IReadOnlyList<string> Fallback);
 
-internal sealed record DeploymentView(string Provider, string Model, int Priority, string Kind, string Billing, bool Enabled, string? DisabledReason, bool Priced);
+internal sealed record DeploymentView(string Provider, string Model, int Priority, string Kind, string Billing, bool Enabled, string? DisabledReason, bool Priced)
+{
+    /// <summary>healthy | cooling_down | half_open.</summary>
+    public string State { get; init; } = "healthy";
+    public DateTimeOffset? CooldownUntil { get; init; }
+    public int ConsecutiveFailures { get; init; }
+    public string? LastError { get; init; }
+    public int InFlight { get; init; }
+    public double? LatencyEwmaMs { get; init; }
+    public long Successes { get; init; }
+    public long Failures { get; init; }
+}
 
 internal sealed record ReloadView(bool Reloaded, IReadOnlyList<string> Errors, IReadOnlyList<string> Warnings);
 

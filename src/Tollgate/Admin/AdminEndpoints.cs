@@ -160,7 +160,22 @@ internal static class AdminEndpoints
             .Select(g => new ModelGroupView(
                 g.Name,
                 g.Family,
-                [.. g.Deployments.Select(d => new DeploymentView(d.Provider.Name, d.Model, d.Priority, d.Provider.Kind, d.Provider.Config.Billing, d.Provider.DisabledReason is null, d.Provider.DisabledReason, d.Price is not null))],
+                [.. g.Deployments.Select(d => new DeploymentView(d.Provider.Name, d.Model, d.Priority, d.Provider.Kind, d.Provider.Config.Billing, d.Provider.DisabledReason is null, d.Provider.DisabledReason, d.Price is not null)
+                {
+                    State = d.Health.State switch
+                    {
+                        CircuitState.CoolingDown => "cooling_down",
+                        CircuitState.HalfOpen => "half_open",
+                        _ => "healthy",
+                    },
+                    CooldownUntil = d.Health.State == CircuitState.Healthy ? null : d.Health.CooldownUntil,
+                    ConsecutiveFailures = d.Health.ConsecutiveFailures,
+                    LastError = d.Health.LastError,
+                    InFlight = d.Health.InFlight,
+                    LatencyEwmaMs = double.IsNaN(d.Health.LatencyEwmaMs) ? null : Math.Round(d.Health.LatencyEwmaMs, 3),
+                    Successes = d.Health.Successes,
+                    Failures = d.Health.Failures,
+                })],
                 g.Fallback))
             .ToList();
         return TypedResults.Json(groups, AdminJson.Default.ListModelGroupView);
