@@ -6,6 +6,7 @@ using Tollgate.Keys;
 using Tollgate.Ledger;
 using Tollgate.Limits;
 using Tollgate.Pipeline;
+using Tollgate.Providers;
 using Tollgate.Routing;
 using Tollgate.Storage;
 using Tollgate.Surfaces;
@@ -140,7 +141,9 @@ internal static class TollgateHost
         services.AddSingleton(config.Ledger);
         services.AddSingleton(sp => new ConfigMonitor(config, sp.GetRequiredService<ILogger<ConfigMonitor>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<HealthRegistry>();
-        services.AddSingleton(sp => new RouteTableHolder(config, sp.GetRequiredService<HealthRegistry>()));
+        services.AddSingleton<IOAuthTokenStore, InMemoryOAuthTokenStore>();
+        services.AddSingleton(sp => new RouteTableHolder(config, sp.GetRequiredService<HealthRegistry>(),
+            new ProviderServices(sp.GetRequiredService<IOAuthTokenStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>())));
         services.AddSingleton<KeyCache>();
         services.AddSingleton<KeyService>();
         services.AddSingleton<LedgerWriter>();

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Net;
 using Tollgate.Keys;
+using Tollgate.Providers;
 using Tollgate.Ledger;
 using Tollgate.Routing;
 using Tollgate.Sensitivity;
@@ -219,6 +220,12 @@ internal sealed class GatewayPipeline
                     continue;
                 }
 
+                if (operation.Format == ApiFormat.AnthropicCountTokens && provider.Kind != "anthropic")
+                {
+                    await CountTokensLocallyAsync(ctx, group, deployment, body);
+                    return;
+                }
+
                 if (provider.Kind != operation.NativeKind && Formats.Plan(operation, provider.Kind) is null)
                 {
                     var reason = $"provider kind '{provider.Kind}' cannot serve {operation.Endpoint} requests";
@@ -277,6 +284,41 @@ internal sealed class GatewayPipeline
         }
 
         await FailAsync(ctx, error);
+    }
+
+    /// <summary>
+    /// count_tokens for an upstream that has no such endpoint: counted here with the o200k tokenizer, an
+    /// estimate (see <see cref="TokenCounter"/>). No upstream is called and nothing is billed.
+    /// </summary>
+    private static async Task CountTokensLocallyAsync(GatewayContext ctx, ModelGroup group, Deployment deployment, PooledBytes body)
+    {
+        long count;
+        try
+        {
+            count = TokenCounter.CountAnthropicRequest(body.Span);
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or TranslationException)
+        {
+            await FailAsync(ctx, new GatewayError(GatewayErrorKind.BadRequest, $"The request cannot be counted: {ex.Message}"));
+            return;
+        }
+
+        ctx.ServedBy = deployment;
+        if (!ReferenceEquals(group, ctx.Group))
+        {
+            ctx.Fallback = $"{ctx.Group!.Name} -> {group.Name}";
+        }
+
+        ctx.Status = 200;
+        var http = ctx.Http;
+        http.Response.Headers["x-tollgate-deployment"] = deployment.Label;
+        http.Response.Headers["x-tollgate-attempts"] = "0";
+        http.Response.Headers["x-tollgate-token-count"] = "estimate (o200k)";
+        var json = System.Text.Encoding.UTF8.GetBytes($"{{\"input_tokens\":{count.ToString(CultureInfo.InvariantCulture)}}}");
+        http.Response.ContentType = "application/json";
+        http.Response.ContentLength = json.Length;
+        ctx.TtftMs = ctx.ElapsedMs;
+        await http.Response.Body.WriteAsync(json, http.RequestAborted);
     }
 
     /// <summary>The group itself, then the groups its <c>fallback</c> names, in order.</summary>
@@ -360,7 +402,7 @@ internal sealed class GatewayPipeline
     }
 
     /// <summary>One call to one deployment and, when it serves, the relay of its answer.</summary>
-    private async Task<GatewayError?> CallAsync(GatewayContext ctx, ModelGroup group, Deployment deployment, PooledBytes body, RequestPeek peek, bool wantUsage)
+    private async Task<GatewayError?> CallAsync(GatewayContext ctx, ModelGroup group, Deployment deployment, PooledBytes body, RequestPeek peek, bool wantUsage, bool retriedAfterRefresh = false)
     {
         var http = ctx.Http;
         var provider = deployment.Provider;
@@ -397,7 +439,16 @@ internal sealed class GatewayPipeline
         };
         request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
         HeaderPolicy.CopyRequestHeaders(http.Request.Headers, request, dropAnthropic: translation is not null && provider.Kind != "anthropic");
-        provider.ApplyCredential(request, http.Request.Headers);
+        string? sentToken;
+        try
+        {
+            sentToken = await provider.ApplyCredentialAsync(request, http.Request.Headers, http.RequestAborted);
+        }
+        catch (OAuthRefreshException ex)
+        {
+            Record(ctx, deployment, 0, started, ex.Message);
+            return new GatewayError(GatewayErrorKind.UpstreamAuth, ex.Message);
+        }
 
         using var activity = new ActivityTimeout(provider.Config.ActivityTimeout, http.RequestAborted);
         HttpResponseMessage response;
@@ -449,6 +500,13 @@ internal sealed class GatewayPipeline
                 }
 
                 return null;
+            }
+
+            if (status == 401 && sentToken is not null && !retriedAfterRefresh
+                && await provider.TokenSource!.RefreshAfterUnauthorizedAsync(sentToken, http.RequestAborted))
+            {
+                // The subscription token was refused and a fresh one is now at hand: one more try, same deployment.
+                return await CallAsync(ctx, group, deployment, body, peek, wantUsage, retriedAfterRefresh: true);
             }
 
             var (errorBody, message, retryAfter) = await ReadUpstreamErrorAsync(response, provider, activity.Token);

@@ -12,7 +12,7 @@ internal sealed class ProviderRuntime : IDisposable
 {
     private readonly string? _secret;
 
-    public ProviderRuntime(ProviderConfig config)
+    public ProviderRuntime(ProviderConfig config, ProviderServices? services = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         Config = config;
@@ -40,7 +40,20 @@ internal sealed class ProviderRuntime : IDisposable
             MaxConnectionsPerServer = int.MaxValue,
             EnableMultipleHttp2Connections = true,
         }, disposeHandler: true);
+
+        if (DisabledReason is null && config.Auth.Type == "oauth" && config.Auth.TokenUrl is not null && services is not null)
+        {
+            TokenSource = OAuthTokenSource.TryCreate(config.Name, config.Auth, services.TokenStore, Invoker, services.Time,
+                services.Loggers.CreateLogger<OAuthTokenSource>(), out var problem);
+            if (TokenSource is null)
+            {
+                DisabledReason = $"provider {config.Name} is disabled: {problem}";
+            }
+        }
     }
+
+    /// <summary>For a refreshable subscription credential: where the current access token comes from.</summary>
+    public OAuthTokenSource? TokenSource { get; }
 
     public ProviderConfig Config { get; }
 
@@ -54,7 +67,7 @@ internal sealed class ProviderRuntime : IDisposable
     public bool IsSubscription => Config.Billing == "subscription";
 
     /// <summary>Why this provider cannot be used (a secret that did not resolve), or null.</summary>
-    public string? DisabledReason { get; }
+    public string? DisabledReason { get; private set; }
 
     public HttpMessageInvoker Invoker { get; }
 
@@ -64,8 +77,11 @@ internal sealed class ProviderRuntime : IDisposable
     /// <summary>The Messages API version sent when the client named none (a translated request).</summary>
     public const string DefaultAnthropicVersion = "2023-06-01";
 
-    /// <summary>Sets the upstream credential on the request the way this provider kind expects it.</summary>
-    public void ApplyCredential(HttpRequestMessage request, IHeaderDictionary clientHeaders)
+    /// <summary>
+    /// Sets the upstream credential the way this provider kind expects it. Returns the bearer token sent when it
+    /// came from a refreshable OAuth source (so a 401 can ask for a refresh of exactly that token), else null.
+    /// </summary>
+    public async ValueTask<string?> ApplyCredentialAsync(HttpRequestMessage request, IHeaderDictionary clientHeaders, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(clientHeaders);
@@ -74,6 +90,19 @@ internal sealed class ProviderRuntime : IDisposable
             PrepareAnthropicHeaders(request);
         }
 
+        if (TokenSource is not null)
+        {
+            var token = await TokenSource.GetTokenAsync(cancellationToken);
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            return token;
+        }
+
+        ApplyStaticCredential(request, clientHeaders);
+        return null;
+    }
+
+    private void ApplyStaticCredential(HttpRequestMessage request, IHeaderDictionary clientHeaders)
+    {
         switch (Config.Auth.Type)
         {
             case "api_key" when Kind == "anthropic":

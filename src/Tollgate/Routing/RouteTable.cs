@@ -86,10 +86,11 @@ internal sealed class ModelGroup
 /// </summary>
 internal sealed class RouteTable : IDisposable
 {
-    public RouteTable(TollgateConfig config, HealthRegistry? health = null, IReadOnlyDictionary<string, ProviderRuntime>? reuse = null)
+    public RouteTable(TollgateConfig config, HealthRegistry? health = null, IReadOnlyDictionary<string, ProviderRuntime>? reuse = null, ProviderServices? services = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         Health = health ?? new HealthRegistry();
+        Services = services;
         Config = config;
         Currency = new Currency(config.Reporting);
         var providers = new Dictionary<string, ProviderRuntime>(StringComparer.Ordinal);
@@ -97,7 +98,7 @@ internal sealed class RouteTable : IDisposable
         {
             providers[name] = reuse is not null && reuse.TryGetValue(name, out var existing) && existing.Config == providerConfig
                 ? existing
-                : new ProviderRuntime(providerConfig);
+                : new ProviderRuntime(providerConfig, services);
         }
 
         Providers = providers.ToFrozenDictionary(StringComparer.Ordinal);
@@ -121,6 +122,8 @@ internal sealed class RouteTable : IDisposable
     public TollgateConfig Config { get; }
 
     public HealthRegistry Health { get; }
+
+    public ProviderServices? Services { get; }
 
     public Currency Currency { get; }
 
