@@ -127,6 +127,8 @@ internal static class TollgateHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        // A failed start (a port taken) is reported as one line by Run; the host's own stack trace is noise.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;

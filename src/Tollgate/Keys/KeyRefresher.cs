@@ -14,7 +14,7 @@ internal sealed class KeyRefresher(IStore store, KeyCache cache, TimeProvider ti
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(Interval, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        while (await NextTickAsync(timer, stoppingToken))
         {
             try
             {
@@ -24,6 +24,19 @@ internal sealed class KeyRefresher(IStore store, KeyCache cache, TimeProvider ti
             {
                 Log.KeyRefreshFailed(logger, ex.GetType().Name);
             }
+        }
+    }
+
+    /// <summary>False when the host stops (or never got going) rather than an exception that would stop the host noisily.</summary>
+    private static async ValueTask<bool> NextTickAsync(PeriodicTimer timer, CancellationToken stoppingToken)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
     }
 }
