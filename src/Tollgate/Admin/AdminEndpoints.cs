@@ -33,7 +33,7 @@ internal static class AdminEndpoints
         admin.MapGet("/requests", RequestsAsync);
         admin.MapGet("/spend", SpendAsync);
         admin.MapGet("/models", Models);
-        admin.MapPost("/config/reload", Reload);
+        admin.MapPost("/config/reload", ReloadAsync);
     }
 
     private static async Task<IResult> MintAsync(HttpContext http, KeyService keys, TimeProvider time)
@@ -181,13 +181,22 @@ internal static class AdminEndpoints
         return TypedResults.Json(groups, AdminJson.Default.ListModelGroupView);
     }
 
-    private static JsonHttpResult<ReloadView> Reload(ConfigMonitor monitor)
+    private static async Task<JsonHttpResult<ReloadView>> ReloadAsync(ConfigMonitor monitor, IStore store, TimeProvider time, CancellationToken cancellationToken)
     {
         var result = monitor.TryReload();
-        return TypedResults.Json(
-            new ReloadView(result.Success, [.. result.Errors.Select(e => e.ToString())], result.Warnings),
-            AdminJson.Default.ReloadView,
-            statusCode: result.Success ? 200 : 400);
+        var view = new ReloadView(result.Success, [.. result.Errors.Select(e => e.ToString())], result.Warnings);
+        await store.WriteAuditAsync(
+            [new AuditRecord
+            {
+                Id = "aud_" + Guid.CreateVersion7().ToString("N"),
+                Time = time.GetUtcNow(),
+                Actor = Actor,
+                Action = result.Success ? "config.reload" : "config.reload_refused",
+                Target = monitor.Current.SourcePath,
+                DetailsJson = JsonSerializer.Serialize(view, AdminJson.Default.ReloadView),
+            }],
+            cancellationToken);
+        return TypedResults.Json(view, AdminJson.Default.ReloadView, statusCode: result.Success ? 200 : 400);
     }
 
     private static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpContext http, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
