@@ -152,9 +152,10 @@ internal static class AdminEndpoints
         return TypedResults.Json(new SpendView(routes.Current.Currency.Code, groupBy, from, to, groups), AdminJson.Default.SpendView);
     }
 
-    private static JsonHttpResult<List<ModelGroupView>> Models(RouteTableHolder routes)
+    private static JsonHttpResult<List<ModelGroupView>> Models(RouteTableHolder routes, TimeProvider time)
     {
         var table = routes.Current;
+        var now = time.GetUtcNow();
         var groups = table.Groups.Values
             .OrderBy(g => g.Name, StringComparer.Ordinal)
             .Select(g => new ModelGroupView(
@@ -162,12 +163,7 @@ internal static class AdminEndpoints
                 g.Family,
                 [.. g.Deployments.Select(d => new DeploymentView(d.Provider.Name, d.Model, d.Priority, d.Provider.Kind, d.Provider.Config.Billing, d.Provider.DisabledReason is null, d.Provider.DisabledReason, d.Price is not null)
                 {
-                    State = d.Health.State switch
-                    {
-                        CircuitState.CoolingDown => "cooling_down",
-                        CircuitState.HalfOpen => "half_open",
-                        _ => "healthy",
-                    },
+                    State = DeploymentHealth.Name(d.Health.StateAt(now)),
                     CooldownUntil = d.Health.State == CircuitState.Healthy ? null : d.Health.CooldownUntil,
                     ConsecutiveFailures = d.Health.ConsecutiveFailures,
                     LastError = d.Health.LastError,

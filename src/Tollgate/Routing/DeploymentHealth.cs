@@ -28,6 +28,23 @@ internal sealed class DeploymentHealth
 
     public CircuitState State { get; private set; }
 
+    /// <summary>The state as a caller at <paramref name="now"/> would find it: a cooldown that has run out is ready for its probe.</summary>
+    public CircuitState StateAt(DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            return State == CircuitState.CoolingDown && now >= CooldownUntil ? CircuitState.HalfOpen : State;
+        }
+    }
+
+    /// <summary>The state's name in the admin API and metrics.</summary>
+    public static string Name(CircuitState state) => state switch
+    {
+        CircuitState.CoolingDown => "cooling_down",
+        CircuitState.HalfOpen => "half_open",
+        _ => "healthy",
+    };
+
     public DateTimeOffset CooldownUntil { get; private set; }
 
     public int ConsecutiveFailures { get; private set; }

@@ -38,7 +38,7 @@ internal static class DataClassPolicy
 
         if (Detectors.Classes.Any(table.Config.DataClasses.ContainsKey))
         {
-            foreach (var finding in Detectors.Scan(body))
+            foreach (var finding in Detectors.ScanJson(body))
             {
                 Add(result, finding.DataClass, $"detected: {finding.Kind}");
             }

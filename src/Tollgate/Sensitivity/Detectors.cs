@@ -20,9 +20,36 @@ internal static partial class Detectors
     /// <summary>Every class a detector can report.</summary>
     public static readonly IReadOnlyList<string> Classes = [Pii, Financial, Secret];
 
-    public static IReadOnlyList<Finding> Scan(ReadOnlySpan<byte> utf8)
+    /// <summary>
+    /// Scans a JSON body the way the model will read it: every string value, unescaped (a client may send
+    /// <c>+</c> as <c>\u002B</c> and <c>@</c> as <c>\u0040</c>; .NET's serializer does by default).
+    /// </summary>
+    public static IReadOnlyList<Finding> ScanJson(ReadOnlySpan<byte> json)
     {
-        var text = Encoding.UTF8.GetString(utf8);
+        var text = new StringBuilder(json.Length);
+        var reader = new System.Text.Json.Utf8JsonReader(json);
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType is System.Text.Json.JsonTokenType.String or System.Text.Json.JsonTokenType.PropertyName)
+                {
+                    text.Append(reader.GetString()).Append('\n');
+                }
+            }
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return ScanText(Encoding.UTF8.GetString(json));
+        }
+
+        return ScanText(text.ToString());
+    }
+
+    public static IReadOnlyList<Finding> Scan(ReadOnlySpan<byte> utf8) => ScanText(Encoding.UTF8.GetString(utf8));
+
+    private static IReadOnlyList<Finding> ScanText(string text)
+    {
         var found = new List<Finding>(2);
         if (EmailPattern().IsMatch(text))
         {

@@ -41,12 +41,19 @@ internal sealed class GatewayMetrics : IDisposable
         _failures = _meter.CreateCounter<long>("gateway_upstream_failures", description: "Failed upstream attempts per deployment and status (0: no HTTP answer).");
         _tokens = _meter.CreateHistogram<long>("gen_ai.client.token.usage", unit: "{token}", description: "Tokens used per request, by type.");
         _meter.CreateObservableGauge("gateway_deployment_cooldown", () => health.All.Select(h =>
-            new Measurement<int>(h.State == CircuitState.Healthy ? 0 : 1, new KeyValuePair<string, object?>("deployment", h.Label), new KeyValuePair<string, object?>("state", h.State.ToString().ToLowerInvariant()))),
+            Cooldown(h, time.GetUtcNow())),
             description: "1 while a deployment is cooling down or half-open.");
         _meter.CreateObservableGauge("gateway_quota_used", () => _quotaUsed.Select(kv =>
             new Measurement<long>(kv.Value, new KeyValuePair<string, object?>("key", kv.Key))),
             description: "Requests each key made today (UTC).");
         _meter.CreateObservableGauge("gateway_ledger_queue_depth", ledgerQueueDepth, description: "Ledger rows waiting to be written.");
+    }
+
+    private static Measurement<int> Cooldown(DeploymentHealth health, DateTimeOffset now)
+    {
+        var state = health.StateAt(now);
+        return new Measurement<int>(state == CircuitState.Healthy ? 0 : 1,
+            new KeyValuePair<string, object?>("deployment", health.Label), new KeyValuePair<string, object?>("state", DeploymentHealth.Name(state)));
     }
 
     /// <summary>Everything about one finished request.</summary>

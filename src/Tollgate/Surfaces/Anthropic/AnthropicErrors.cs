@@ -28,18 +28,8 @@ internal sealed class AnthropicErrors : ISurfaceErrors
 
     public Task WriteAsync(HttpResponse response, GatewayError error)
     {
-        ArgumentNullException.ThrowIfNull(response);
-        ArgumentNullException.ThrowIfNull(error);
-        response.StatusCode = error.Status;
-        response.ContentType = "application/json";
-        if (error.RetryAfterSeconds is { } retryAfter)
-        {
-            response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
-        }
 
-        var body = Body(error);
-        response.ContentLength = body.Length;
-        return response.Body.WriteAsync(body).AsTask();
+        return ErrorResponses.WriteAsync(response, error, Body(error));
     }
 
     public byte[] StreamErrorEvent(GatewayError error, StreamFormat format)

@@ -27,14 +27,6 @@ internal sealed class OpenAiErrors : ISurfaceErrors
 
     public Task WriteAsync(HttpResponse response, GatewayError error)
     {
-        ArgumentNullException.ThrowIfNull(response);
-        ArgumentNullException.ThrowIfNull(error);
-        response.StatusCode = error.Status;
-        response.ContentType = "application/json";
-        if (error.RetryAfterSeconds is { } retryAfter)
-        {
-            response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
-        }
 
         var buffer = new ArrayBufferWriter<byte>(256 + (error.Message.Length * 2));
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
@@ -44,8 +36,7 @@ internal sealed class OpenAiErrors : ISurfaceErrors
             writer.WriteEndObject();
         }
 
-        response.ContentLength = buffer.WrittenCount;
-        return response.Body.WriteAsync(buffer.WrittenMemory).AsTask();
+        return ErrorResponses.WriteAsync(response, error, buffer.WrittenMemory);
     }
 
     public byte[] StreamErrorEvent(GatewayError error, StreamFormat format)
