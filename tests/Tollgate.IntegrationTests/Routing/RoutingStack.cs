@@ -181,6 +181,8 @@ public sealed class RoutingStack : IAsyncLifetime
         Group("rt-sens", "gpt", $"{D("mock", "rt-sens-public")}, {D("mock-private", "rt-sens-private")}");
         Group("rt-sens-public-only", "gpt", D("mock", "rt-sens-only-public"));
         Group("rt-metrics", "gpt", $"{D("mock", "rt-metrics-down")}, {D("mock", "rt-metrics-up")}");
+        Group("rt-priority", "gpt", "{ provider: mock, model: rt-prio-late, priority: 2 }, { provider: mock, model: rt-prio-early, priority: 1 }");
+        Group("rt-balanced", "gpt", "{ provider: mock, model: rt-bal-a, priority: 1 }, { provider: mock-private, model: rt-bal-b, priority: 1 }, { provider: mock, model: rt-bal-last, priority: 2 }");
         Group("rt-admin-health", "gpt", $"{D("mock", "rt-admin-health-down")}, {D("mock", "rt-admin-health-up")}");
 
         return $$"""
