@@ -25,13 +25,14 @@ internal sealed partial class Aimock : IAsyncDisposable
     public string Output => _process.Output;
 
     /// <param name="acceptedApiKeys">When set, aimock answers 401 to any other credential (AIMOCK_API_KEYS).</param>
-    public static async Task<Aimock> StartAsync(string? acceptedApiKeys = null, string? fixturesDir = null)
+    /// <param name="extraArgs">More command-line flags, e.g. <c>--chaos-ratelimit 1</c> for an upstream that always fails.</param>
+    public static async Task<Aimock> StartAsync(string? acceptedApiKeys = null, string? fixturesDir = null, IReadOnlyList<string>? extraArgs = null)
     {
         var env = new Dictionary<string, string?> { ["AIMOCK_API_KEYS"] = acceptedApiKeys };
         var process = ChildProcess.Start(
             "aimock",
             TestPaths.ToolBin("llmock"),
-            ["-p", "0", "-h", "127.0.0.1", "-f", fixturesDir ?? TestPaths.FixturesDir, "--validate-on-load"],
+            ["-p", "0", "-h", "127.0.0.1", "-f", fixturesDir ?? TestPaths.FixturesDir, "--validate-on-load", .. extraArgs ?? []],
             env);
         try
         {

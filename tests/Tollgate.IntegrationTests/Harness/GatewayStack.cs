@@ -27,8 +27,20 @@ public sealed class GatewayStack : IAsyncLifetime
     public const long MaxBodyBytes = 1_048_576;
 
     private readonly ConcurrentQueue<RecordedExchange> _exchanges = new();
+    private readonly Func<Uri, int, string> _configYaml;
     private readonly ConcurrentBag<string> _issuedSecrets = [];
     private HttpClient? _http;
+
+    public GatewayStack()
+        : this(ConfigYaml)
+    {
+    }
+
+    /// <summary>
+    /// A stack with a configuration of its own (the routing tests' tiers, data classes and failing groups).
+    /// <paramref name="configYaml"/> gets aimock's OpenAI base URL and a loopback port nothing listens on.
+    /// </summary>
+    internal GatewayStack(Func<Uri, int, string> configYaml) => _configYaml = configYaml;
 
     public string MasterKey { get; } = "mk-" + RandomToken();
 
@@ -58,7 +70,7 @@ public sealed class GatewayStack : IAsyncLifetime
         Upstream = await Aimock.StartAsync(acceptedApiKeys: UpstreamKey);
         try
         {
-            Gateway = await Gateway.StartAsync(ConfigYaml(Upstream.OpenAiBaseUrl, ClosedLoopbackPort()), new Dictionary<string, string?>
+            Gateway = await Gateway.StartAsync(_configYaml(Upstream.OpenAiBaseUrl, ClosedLoopbackPort()), new Dictionary<string, string?>
             {
                 ["TOLLGATE_MASTER_KEY"] = MasterKey,
                 ["MOCK_UPSTREAM_KEY"] = UpstreamKey,
