@@ -81,7 +81,7 @@ internal static class TollgateHost
         ILimiter limiter;
         try
         {
-            var options = new LimiterOptions { Currency = config.Reporting.Currency };
+            var options = new LimiterOptions { Currency = config.Reporting.Currency, WorkspaceBudgets = WorkspaceBudgets(config) };
             limiter = LimiterFactory.CreateAsync(config.Redis, redisConnection, options, SpendLoaders.FromStore(store), CancellationToken.None)
                 .WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
         }
@@ -167,6 +167,7 @@ internal static class TollgateHost
         var monitor = app.Services.GetRequiredService<ConfigMonitor>();
         var routes = app.Services.GetRequiredService<RouteTableHolder>();
         monitor.Changed += routes.Apply;
+        monitor.Changed += next => limiter.UpdateWorkspaceBudgets(WorkspaceBudgets(next));
 
         app.MapTollgateBasics();
         app.MapPrometheusScrapingEndpoint("/metrics");
@@ -180,6 +181,12 @@ internal static class TollgateHost
 
         return app;
     }
+
+    private static Dictionary<string, BudgetSpec> WorkspaceBudgets(TollgateConfig config) =>
+        config.Workspaces.Values.ToDictionary(
+            w => w.Name,
+            w => new BudgetSpec(w.MaxBudget, w.BudgetPeriod, w.SoftLimit, DateTimeOffset.UnixEpoch),
+            StringComparer.Ordinal);
 
     /// <summary><c>--config PATH</c> (or <c>--config=PATH</c>), else <c>TOLLGATE_CONFIG</c>, else <c>./tollgate.yaml</c>.</summary>
     private static string ConfigPath(string[] args)

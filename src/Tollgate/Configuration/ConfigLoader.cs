@@ -130,7 +130,7 @@ internal static class ConfigLoader
                 root = null;
             }
 
-            var top = Section(root, "", "server", "store", "redis", "reporting", "providers", "models", "tiers", "data_classes", "audit", "ledger");
+            var top = Section(root, "", "server", "store", "redis", "reporting", "providers", "models", "tiers", "data_classes", "workspaces", "audit", "ledger");
 
             var server = BindServer(Value(top, "server"), root);
             var store = BindStore(Value(top, "store"));
@@ -181,6 +181,18 @@ internal static class ConfigLoader
                 }
             }
 
+            var workspaces = new Dictionary<string, WorkspaceConfig>(StringComparer.Ordinal);
+            if (b.Map(Value(top, "workspaces"), "workspaces") is { } workspaceMap)
+            {
+                foreach (var (name, _, node) in b.Entries(workspaceMap, "workspaces"))
+                {
+                    if (BindWorkspace(name, node) is { } workspace)
+                    {
+                        workspaces[name] = workspace;
+                    }
+                }
+            }
+
             var audit = Section(Value(top, "audit"), "audit", "bodies");
             var ledger = BindLedger(Value(top, "ledger"));
 
@@ -194,6 +206,7 @@ internal static class ConfigLoader
                 Models = models.ToFrozenDictionary(StringComparer.Ordinal),
                 Tiers = tiers.ToFrozenDictionary(StringComparer.Ordinal),
                 DataClasses = dataClasses.ToFrozenDictionary(StringComparer.Ordinal),
+                Workspaces = workspaces.ToFrozenDictionary(StringComparer.Ordinal),
                 Audit = new AuditConfig { Bodies = b.OneOf(Value(audit, "bodies"), "audit.bodies", "off", "metadata", "full") ?? "metadata" },
                 Ledger = ledger,
             };
@@ -725,6 +738,26 @@ internal static class ConfigLoader
             }
 
             return new DataClassConfig { Name = name, AllowProviders = allowed };
+        }
+
+        private WorkspaceConfig? BindWorkspace(string name, YamlNode node)
+        {
+            var path = YamlBinder.Child("workspaces", name);
+            var keys = Section(node, path, "max_budget", "budget_period", "soft_limit");
+            var max = b.Decimal(Value(keys, "max_budget"), YamlBinder.Child(path, "max_budget"), positive: false);
+            if (max is null)
+            {
+                b.Error(YamlBinder.Child(path, "max_budget"), node, "is required: the workspace's budget in the reporting currency");
+                return null;
+            }
+
+            return new WorkspaceConfig
+            {
+                Name = name,
+                MaxBudget = max.Value,
+                BudgetPeriod = b.OneOf(Value(keys, "budget_period"), YamlBinder.Child(path, "budget_period"), "1d", "7d", "30d", "calendar_month"),
+                SoftLimit = b.Decimal(Value(keys, "soft_limit"), YamlBinder.Child(path, "soft_limit"), positive: false),
+            };
         }
 
         private LedgerConfig BindLedger(YamlNode? node)

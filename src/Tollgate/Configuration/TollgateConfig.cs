@@ -14,6 +14,9 @@ internal sealed record TollgateConfig
     public required FrozenDictionary<string, TierConfig> Tiers { get; init; }
     public required FrozenDictionary<string, DataClassConfig> DataClasses { get; init; }
     public required AuditConfig Audit { get; init; }
+
+    /// <summary>Budgets shared by every key of a workspace (or team), by workspace name.</summary>
+    public FrozenDictionary<string, WorkspaceConfig> Workspaces { get; init; } = FrozenDictionary<string, WorkspaceConfig>.Empty;
     public required LedgerConfig Ledger { get; init; }
 
     /// <summary>Where the file was loaded from (absolute), for reload and relative paths.</summary>
@@ -133,6 +136,17 @@ internal sealed record DataClassConfig
 {
     public required string Name { get; init; }
     public IReadOnlyList<string> AllowProviders { get; init; } = [];
+}
+
+/// <summary>A workspace's budget: the keys whose <c>workspace</c> names it share it.</summary>
+internal sealed record WorkspaceConfig
+{
+    public required string Name { get; init; }
+    public required decimal MaxBudget { get; init; }
+    /// <summary>1d | 7d | 30d | calendar_month; windows of fixed length are aligned to the Unix epoch (UTC days).</summary>
+    public string? BudgetPeriod { get; init; }
+    /// <summary>A fraction (≤ 1) of max_budget or an amount.</summary>
+    public decimal? SoftLimit { get; init; }
 }
 
 internal sealed record AuditConfig

@@ -21,7 +21,7 @@ internal sealed class LimitsGate(ILimiter limiter, ILogger<LimitsGate> logger)
     {
         var key = ctx.Key!.Record;
         var tier = key.Tier is { } tierName && table.Config.Tiers.TryGetValue(tierName, out var tierConfig) ? tierConfig : null;
-        if (!IsLimited(key, tier))
+        if (!IsLimited(key, tier) && (key.Workspace is null || !table.Config.Workspaces.ContainsKey(key.Workspace)))
         {
             return (null, null);
         }
