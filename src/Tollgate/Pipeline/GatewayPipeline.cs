@@ -89,6 +89,7 @@ internal sealed class GatewayPipeline
             }
 
             ctx.ModelRequested = peek.Model;
+            http.Response.Headers["x-tollgate-model-group"] = peek.Model;
             if (Route(ctx, table, peek.Model!) is { } routeError)
             {
                 await FailAsync(ctx, routeError);
@@ -200,7 +201,6 @@ internal sealed class GatewayPipeline
         var http = ctx.Http;
         var operation = ctx.Operation;
         var requested = ctx.Group!;
-        http.Response.Headers["x-tollgate-model-group"] = ctx.ModelRequested ?? requested.Name;
         GatewayError? lastError = null;
         string? blockedClass = null;
         DateTimeOffset? coolingUntil = null;
