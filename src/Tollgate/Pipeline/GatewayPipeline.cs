@@ -135,7 +135,9 @@ internal sealed class GatewayPipeline
             _metrics.RecordRequest(ctx);
             if (admission is { Admitted: true })
             {
-                await _limits.SettleAsync(admission, ctx);
+                // Off the hot path: the hold already kept the budget exact, and Kestrel takes the connection's
+                // next request only when this handler returns. SettleAsync never throws.
+                _ = _limits.SettleAsync(admission, ctx);
             }
         }
     }
