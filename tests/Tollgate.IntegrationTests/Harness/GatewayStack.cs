@@ -18,7 +18,7 @@ namespace Tollgate.IntegrationTests.Harness;
 /// One aimock and one gateway for the whole assembly: starting them costs seconds, and every test works
 /// with its own virtual key and, where a failure could put a deployment into cooldown, its own model group.
 /// </summary>
-public sealed class GatewayStack : IAsyncLifetime
+public sealed partial class GatewayStack : IAsyncLifetime
 {
     /// <summary>USD per million tokens, and the FX rate to the reporting currency (AUD), as configured below.</summary>
     public const decimal ChatInputPrice = 0.15m;
@@ -58,15 +58,17 @@ public sealed class GatewayStack : IAsyncLifetime
         Upstream = await Aimock.StartAsync(acceptedApiKeys: UpstreamKey);
         try
         {
-            Gateway = await Gateway.StartAsync(ConfigYaml(Upstream.OpenAiBaseUrl, ClosedLoopbackPort()), new Dictionary<string, string?>
+            await StartAnthropicUpstreamsAsync();
+            Gateway = await Gateway.StartAsync(WithAnthropicConfig(ConfigYaml(Upstream.OpenAiBaseUrl, ClosedLoopbackPort())), WithAnthropicSecrets(new Dictionary<string, string?>
             {
                 ["TOLLGATE_MASTER_KEY"] = MasterKey,
                 ["MOCK_UPSTREAM_KEY"] = UpstreamKey,
                 ["MOCK_WRONG_KEY"] = WrongUpstreamKey,
-            });
+            }));
         }
         catch
         {
+            await StopAnthropicUpstreamsAsync();
             await Upstream.DisposeAsync();
             throw;
         }
@@ -86,6 +88,8 @@ public sealed class GatewayStack : IAsyncLifetime
         {
             await Upstream.DisposeAsync();
         }
+
+        await StopAnthropicUpstreamsAsync();
     }
 
     /// <summary>The gateway's configuration: one provider per behaviour, one model group per failure a test provokes.</summary>
