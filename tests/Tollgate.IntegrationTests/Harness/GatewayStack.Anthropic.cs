@@ -18,6 +18,9 @@ public sealed partial class GatewayStack
     /// <summary>The upstream model name aimock matches for the cut Anthropic stream.</summary>
     public const string CutStreamUpstreamModel = "anth-err-mid-stream";
 
+    /// <summary>The upstream model name aimock matches for the cut chat-completions stream (translated to the Anthropic surface).</summary>
+    public const string CutTranslatedStreamUpstreamModel = "anth-err-mid-stream-openai";
+
     /// <summary>What <c>anth-fake</c> sends as its <c>x-api-key</c>.</summary>
     public string FakeAnthropicKey { get; } = "sk-ant-fake-" + RandomToken();
 
@@ -94,6 +97,7 @@ public sealed partial class GatewayStack
               anth-oauth: { family: claude, deployments: [ { provider: anth-fake-oauth, model: claude-fake-oauth, price: { input: 3, output: 15 } } ] }
               anth-forward: { family: claude, deployments: [ { provider: anth-fake-forward, model: claude-fake-forward, price: { input: 3, output: 15 } } ] }
               anth-cut: { family: claude, deployments: [ { provider: anth-aimock, model: {{CutStreamUpstreamModel}}, price: { input: 1, output: 1 } } ] }
+              anth-cut-translated: { family: gpt, deployments: [ { provider: mock, model: {{CutTranslatedStreamUpstreamModel}}, price: { input: 1, output: 1 } } ] }
 
             """;
         return Splice(Splice(yaml, "\nproviders:\n", providers), "\nmodels:\n", models);
