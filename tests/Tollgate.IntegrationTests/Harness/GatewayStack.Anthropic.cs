@@ -92,6 +92,7 @@ public sealed partial class GatewayStack
             """;
         var models = $$"""
               anth-claude: { family: claude, deployments: [ { provider: anth-aimock, model: claude-sonnet-4-5, price: { input: 3, output: 15 } } ] }
+              anth-qwen: { family: qwen, deployments: [ { provider: mock, model: qwen3-coder, price: { input: 0.4, output: 1.6 } } ] }
               anth-gemini: { family: gemini, deployments: [ { provider: anth-aimock-gemini, model: gemini-2.5-flash, price: { input: 0.3, output: 2.5 } } ] }
               anth-fake: { family: claude, deployments: [ { provider: anth-fake, model: claude-fake-upstream, price: { input: 3, output: 15 } } ] }
               anth-oauth: { family: claude, deployments: [ { provider: anth-fake-oauth, model: claude-fake-oauth, price: { input: 3, output: 15 } } ] }
