@@ -12,6 +12,17 @@ namespace Tollgate.IntegrationTests;
 /// </summary>
 public sealed class AnthropicDotnetSdkTests(GatewayStack stack)
 {
+    private static Tool WeatherTool => new()
+    {
+        Name = "get_weather",
+        Description = "The weather in a city",
+        InputSchema = new InputSchema
+        {
+            Properties = new Dictionary<string, JsonElement> { ["city"] = JsonSerializer.SerializeToElement(new { type = "string" }) },
+            Required = ["city"],
+        },
+    };
+
     public static TheoryData<string, string> TranslatedGroups => new()
     {
         { "gpt-4o-mini", "mock/gpt-4o-mini" },
@@ -87,22 +98,59 @@ public sealed class AnthropicDotnetSdkTests(GatewayStack stack)
         stopReason.ShouldBe("end_turn");
     }
 
+    [Theory]
+    [MemberData(nameof(TranslatedGroups))]
+    public async Task Dotnet_anthropic_sdk_streamed_tool_use_from_a_translated_upstream_assembles_the_input_json(string group, string deployment)
+    {
+        _ = deployment;
+        using var deadline = Deadline.After(30);
+        var key = await stack.MintKeyAsync("anth-sdk-tool-stream", deadline.Token, group);
+        using var client = stack.AnthropicSdkClient(key.Secret);
+
+        string? toolName = null;
+        string? toolId = null;
+        var inputJson = new StringBuilder();
+        string? stopReason = null;
+        await foreach (var streamEvent in client.Messages.CreateStreaming(
+            new MessageCreateParams
+            {
+                Model = group,
+                MaxTokens = 256,
+                Tools = [WeatherTool],
+                Messages = [new UserMessageParam("TG_ANTH_TOOL: what is the weather in Hobart?")],
+            },
+            deadline.Token))
+        {
+            if (streamEvent.TryPickContentBlockStart(out var start) && start!.ContentBlock.TryPickToolUse(out var use))
+            {
+                toolName = use!.Name;
+                toolId = use.ID;
+            }
+
+            if (streamEvent.TryPickContentBlockDelta(out var delta) && delta!.Delta.TryPickInputJson(out var json))
+            {
+                inputJson.Append(json!.PartialJson);
+            }
+
+            if (streamEvent.TryPickDelta(out var messageDelta))
+            {
+                stopReason = messageDelta!.Delta.StopReason?.Raw();
+            }
+        }
+
+        toolName.ShouldBe("get_weather");
+        toolId.ShouldNotBeNullOrWhiteSpace();
+        JsonDocument.Parse(inputJson.ToString()).RootElement.GetProperty("city").GetString().ShouldBe("Hobart", inputJson.ToString());
+        stopReason.ShouldBe("tool_use");
+    }
+
     [Fact]
     public async Task Dotnet_anthropic_sdk_tool_use_and_tool_result_round_trip_through_an_openai_upstream()
     {
         using var deadline = Deadline.After(30);
         var key = await stack.MintKeyAsync("anth-sdk-tools", deadline.Token, "gpt-4o-mini");
         using var client = stack.AnthropicSdkClient(key.Secret);
-        var tool = new Tool
-        {
-            Name = "get_weather",
-            Description = "The weather in a city",
-            InputSchema = new InputSchema
-            {
-                Properties = new Dictionary<string, JsonElement> { ["city"] = JsonSerializer.SerializeToElement(new { type = "string" }) },
-                Required = ["city"],
-            },
-        };
+        var tool = WeatherTool;
         List<MessageParam> messages = [new UserMessageParam("TG_ANTH_TOOL: what is the weather in Hobart?")];
 
         var first = await client.Messages.Create(

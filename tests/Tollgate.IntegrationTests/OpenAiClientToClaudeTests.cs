@@ -97,6 +97,43 @@ public sealed class OpenAiClientToClaudeTests(GatewayStack stack)
     }
 
     [Fact]
+    public async Task Dotnet_openai_streamed_tool_call_from_an_anthropic_upstream_assembles_name_id_and_arguments()
+    {
+        using var deadline = Deadline.After(30);
+        var key = await stack.MintKeyAsync("oai2claude-tool-stream", deadline.Token, "anth-claude");
+        var chat = stack.SdkClient(key.Secret).GetChatClient("anth-claude");
+        var weather = ChatTool.CreateFunctionTool(
+            "get_weather",
+            "The weather in a city",
+            BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"""));
+
+        string? id = null;
+        string? name = null;
+        var arguments = new StringBuilder();
+        ChatFinishReason? finish = null;
+        await foreach (var update in chat.CompleteChatStreamingAsync(
+            [new UserChatMessage("TG_ANTH_TOOL: what is the weather in Hobart?")],
+            new ChatCompletionOptions { Tools = { weather } },
+            deadline.Token))
+        {
+            foreach (var part in update.ToolCallUpdates)
+            {
+                part.Index.ShouldBe(0);
+                id ??= part.ToolCallId;
+                name ??= part.FunctionName;
+                arguments.Append(part.FunctionArgumentsUpdate?.ToString());
+            }
+
+            finish ??= update.FinishReason;
+        }
+
+        finish.ShouldBe(ChatFinishReason.ToolCalls);
+        name.ShouldBe("get_weather");
+        id.ShouldNotBeNullOrWhiteSpace();
+        JsonDocument.Parse(arguments.ToString()).RootElement.GetProperty("city").GetString().ShouldBe("Hobart", arguments.ToString());
+    }
+
+    [Fact]
     public async Task Dotnet_openai_image_data_url_reaches_an_anthropic_upstream_as_a_base64_image_block()
     {
         using var deadline = Deadline.After(30);
