@@ -57,6 +57,8 @@ public sealed class SecretHygieneTests(GatewayStack stack)
             ("the master key", stack.MasterKey),
             ("the upstream key", stack.UpstreamKey),
             ("the rejected upstream key", stack.WrongUpstreamKey),
+            ("the fake Anthropic upstream's API key", stack.FakeAnthropicKey),
+            ("the subscription OAuth token", stack.OAuthUpstreamToken),
             ("a presented unknown virtual key", presentedBogus),
             ("a presented wrong master key", presentedWrongMaster),
         };

@@ -18,7 +18,7 @@ namespace Tollgate.IntegrationTests.Harness;
 /// One aimock and one gateway for the whole assembly: starting them costs seconds, and every test works
 /// with its own virtual key and, where a failure could put a deployment into cooldown, its own model group.
 /// </summary>
-public sealed class GatewayStack : IAsyncLifetime
+public sealed partial class GatewayStack : IAsyncLifetime
 {
     /// <summary>USD per million tokens, and the FX rate to the reporting currency (AUD), as configured below.</summary>
     public const decimal ChatInputPrice = 0.15m;
@@ -34,13 +34,20 @@ public sealed class GatewayStack : IAsyncLifetime
     public GatewayStack()
         : this(ConfigYaml)
     {
+        _withAnthropic = true;
     }
 
     /// <summary>
     /// A stack with a configuration of its own (the routing tests' tiers, data classes and failing groups).
     /// <paramref name="configYaml"/> gets aimock's OpenAI base URL and a loopback port nothing listens on.
     /// </summary>
-    internal GatewayStack(Func<Uri, int, string> configYaml) => _configYaml = configYaml;
+    internal GatewayStack(Func<Uri, int, string> configYaml)
+    {
+        _configYaml = configYaml;
+        _withAnthropic = false;
+    }
+
+    private readonly bool _withAnthropic;
 
     public string MasterKey { get; } = "mk-" + RandomToken();
 
@@ -70,15 +77,25 @@ public sealed class GatewayStack : IAsyncLifetime
         Upstream = await Aimock.StartAsync(acceptedApiKeys: UpstreamKey);
         try
         {
-            Gateway = await Gateway.StartAsync(_configYaml(Upstream.OpenAiBaseUrl, ClosedLoopbackPort()), new Dictionary<string, string?>
+            // Only the shared default stack carries the Anthropic-surface providers and groups; stacks with a config
+            // of their own (the routing tests') get exactly that config.
+            var yaml = _configYaml(Upstream.OpenAiBaseUrl, ClosedLoopbackPort());
+            if (_withAnthropic)
+            {
+                await StartAnthropicUpstreamsAsync();
+                yaml = WithAnthropicConfig(yaml);
+            }
+
+            Gateway = await Gateway.StartAsync(yaml, WithAnthropicSecrets(new Dictionary<string, string?>
             {
                 ["TOLLGATE_MASTER_KEY"] = MasterKey,
                 ["MOCK_UPSTREAM_KEY"] = UpstreamKey,
                 ["MOCK_WRONG_KEY"] = WrongUpstreamKey,
-            });
+            }));
         }
         catch
         {
+            await StopAnthropicUpstreamsAsync();
             await Upstream.DisposeAsync();
             throw;
         }
@@ -98,6 +115,8 @@ public sealed class GatewayStack : IAsyncLifetime
         {
             await Upstream.DisposeAsync();
         }
+
+        await StopAnthropicUpstreamsAsync();
     }
 
     /// <summary>The gateway's configuration: one provider per behaviour, one model group per failure a test provokes.</summary>
