@@ -83,6 +83,24 @@ internal static class OpenAiResponses
                     case "custom":
                         req.Tools.Add(new ToolDefinition(tool.RequireString("name", param + ".name"), tool.Str("description"), null, ToolKind.Custom));
                         break;
+                    case "namespace":
+                        // A namespace only groups function tools (Codex sends its multi-agent tools this way): offer them as they are.
+                        var inner = 0;
+                        foreach (var member in tool.Prop("tools")?.EnumerateArray() ?? default)
+                        {
+                            var memberParam = $"{param}.tools.{inner++}";
+                            if (member.Str("type") == "function")
+                            {
+                                req.Tools.Add(new ToolDefinition(member.RequireString("name", memberParam + ".name"), member.Str("description"), member.Prop("parameters"),
+                                    Strict: member.Prop("strict")?.ValueKind == JsonValueKind.True ? true : null));
+                            }
+                        }
+
+                        break;
+                    case "web_search" or "web_search_preview":
+                        // OpenAI's hosted search runs only at OpenAI. Clients such as Codex offer it by default; the model
+                        // can answer without it, so it is left out rather than refusing the whole request.
+                        break;
                     case var other:
                         throw new TranslationException($"'{param}' is the hosted tool '{other}', which the upstream of this model cannot run; remove it or use an OpenAI model.", param + ".type");
                 }
