@@ -143,7 +143,11 @@ internal static class TollgateHost
         services.AddSingleton(sp => new RouteTableHolder(config, sp.GetRequiredService<HealthRegistry>()));
         services.AddSingleton<KeyCache>();
         services.AddSingleton<KeyService>();
-        services.AddSingleton<LedgerWriter>();
+        // Durability (Ledger/): the spooled ledger writer, and the store's health for readiness and on_store_down.
+        services.AddSingleton<StoreHealth>();
+        services.AddHostedService<StoreHealthMonitor>();
+        services.AddSingleton(sp => new LedgerWriter(sp.GetRequiredService<IStore>(), config.Ledger, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<LedgerWriter>>(), sp.GetRequiredService<StoreHealth>()));
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService<KeyRefresher>();
         services.AddSingleton<GatewayPipeline>();
@@ -156,6 +160,8 @@ internal static class TollgateHost
         services.AddSingleton(new MasterKey(masterKey ?? KeySecrets.NewSecret()));
 
         var app = builder.Build();
+        // Opens (and locks) the ledger spool now, so a spool another process holds stops start-up with one clear line.
+        _ = app.Services.GetRequiredService<LedgerWriter>();
         var keys = app.Services.GetRequiredService<KeyCache>();
         keys.Load(store.ListKeysAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult());
 
