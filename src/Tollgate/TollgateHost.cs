@@ -13,6 +13,7 @@ using Tollgate.Surfaces.Anthropic;
 using Tollgate.Surfaces.OpenAi;
 using Tollgate.Telemetry;
 using OpenTelemetry.Metrics;
+using StackExchange.Redis;
 
 namespace Tollgate;
 
@@ -90,10 +91,26 @@ internal static class TollgateHost
             return StartupFailed;
         }
 
+        // Durability: key changes fan out over Redis pub/sub on a connection of their own (subscriptions need one anyway).
+        IConnectionMultiplexer? keyFanout = null;
+        if (config.Redis is not null)
+        {
+            try
+            {
+                keyFanout = ConnectionMultiplexer.ConnectAsync(RedisConnection.Parse(redisConnection!))
+                    .WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine($"error: Redis could not be reached for key fan-out: {ex.GetType().Name}: {FirstLine(ex.Message)}");
+                return StartupFailed;
+            }
+        }
+
         WebApplication app;
         try
         {
-            app = Build(args, config, store, masterKey, limiter);
+            app = Build(args, config, store, masterKey, limiter, keyFanout);
         }
         catch (Exception ex)
         {
@@ -113,7 +130,7 @@ internal static class TollgateHost
         }
     }
 
-    private static WebApplication Build(string[] args, TollgateConfig config, IStore store, string? masterKey, ILimiter limiter)
+    private static WebApplication Build(string[] args, TollgateConfig config, IStore store, string? masterKey, ILimiter limiter, IConnectionMultiplexer? keyFanout)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
         builder.Logging.ClearProviders();
@@ -142,6 +159,18 @@ internal static class TollgateHost
         services.AddSingleton<HealthRegistry>();
         services.AddSingleton(sp => new RouteTableHolder(config, sp.GetRequiredService<HealthRegistry>()));
         services.AddSingleton<KeyCache>();
+        services.AddSingleton<KeyChanges>();
+        if (keyFanout is not null)
+        {
+            services.AddSingleton(new RedisKeyChannel(keyFanout));
+            services.AddSingleton<IKeyChangePublisher>(sp => sp.GetRequiredService<RedisKeyChannel>());
+            services.AddHostedService<KeyChangeSubscriber>();
+        }
+        else
+        {
+            services.AddSingleton<IKeyChangePublisher>(NoKeyChangePublisher.Instance);
+        }
+
         services.AddSingleton<KeyService>();
         // Durability (Ledger/): the spooled ledger writer, and the store's health for readiness and on_store_down.
         services.AddSingleton<StoreHealth>();
