@@ -154,7 +154,8 @@ internal sealed class ReplicaSet : IAsyncDisposable
     /// <summary>The request ids of a key's ledger rows, straight from the shared database.</summary>
     public async Task<HashSet<string>> LedgerIdsAsync(string keyId, CancellationToken cancellationToken)
     {
-        await using var connection = new NpgsqlConnection(StoreConnection);
+        // No pooling: a pooled connection would be dead after a test restarts PostgreSQL.
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(StoreConnection) { Pooling = false }.ConnectionString);
         await connection.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand("SELECT request_id FROM ledger WHERE key_id = @k", connection);
         command.Parameters.AddWithValue("k", keyId);
