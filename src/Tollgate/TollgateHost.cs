@@ -14,6 +14,7 @@ using Tollgate.Surfaces.Anthropic;
 using Tollgate.Surfaces.OpenAi;
 using Tollgate.Telemetry;
 using OpenTelemetry.Metrics;
+using StackExchange.Redis;
 
 namespace Tollgate;
 
@@ -91,10 +92,26 @@ internal static class TollgateHost
             return StartupFailed;
         }
 
+        // Durability: key changes fan out over Redis pub/sub on a connection of their own (subscriptions need one anyway).
+        IConnectionMultiplexer? keyFanout = null;
+        if (config.Redis is not null)
+        {
+            try
+            {
+                keyFanout = ConnectionMultiplexer.ConnectAsync(RedisConnection.Parse(redisConnection!))
+                    .WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine($"error: Redis could not be reached for key fan-out: {ex.GetType().Name}: {FirstLine(ex.Message)}");
+                return StartupFailed;
+            }
+        }
+
         WebApplication app;
         try
         {
-            app = Build(args, config, store, masterKey, limiter);
+            app = Build(args, config, store, masterKey, limiter, keyFanout);
         }
         catch (Exception ex)
         {
@@ -114,7 +131,7 @@ internal static class TollgateHost
         }
     }
 
-    private static WebApplication Build(string[] args, TollgateConfig config, IStore store, string? masterKey, ILimiter limiter)
+    private static WebApplication Build(string[] args, TollgateConfig config, IStore store, string? masterKey, ILimiter limiter, IConnectionMultiplexer? keyFanout)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
         builder.Logging.ClearProviders();
@@ -147,8 +164,24 @@ internal static class TollgateHost
         services.AddSingleton(sp => new RouteTableHolder(config, sp.GetRequiredService<HealthRegistry>(),
             new ProviderServices(sp.GetRequiredService<IOAuthTokenStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>())));
         services.AddSingleton<KeyCache>();
+        services.AddSingleton<KeyChanges>();
+        if (keyFanout is not null)
+        {
+            services.AddSingleton(new RedisKeyChannel(keyFanout));
+            services.AddSingleton<IKeyChangePublisher>(sp => sp.GetRequiredService<RedisKeyChannel>());
+            services.AddHostedService<KeyChangeSubscriber>();
+        }
+        else
+        {
+            services.AddSingleton<IKeyChangePublisher>(NoKeyChangePublisher.Instance);
+        }
+
         services.AddSingleton<KeyService>();
-        services.AddSingleton<LedgerWriter>();
+        // Durability (Ledger/): the spooled ledger writer, and the store's health for readiness and on_store_down.
+        services.AddSingleton<StoreHealth>();
+        services.AddHostedService<StoreHealthMonitor>();
+        services.AddSingleton(sp => new LedgerWriter(sp.GetRequiredService<IStore>(), config.Ledger, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<LedgerWriter>>(), sp.GetRequiredService<StoreHealth>()));
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService<KeyRefresher>();
         services.AddSingleton<GatewayPipeline>();
@@ -161,6 +194,8 @@ internal static class TollgateHost
         services.AddSingleton(new MasterKey(masterKey ?? KeySecrets.NewSecret()));
 
         var app = builder.Build();
+        // Opens (and locks) the ledger spool now, so a spool another process holds stops start-up with one clear line.
+        _ = app.Services.GetRequiredService<LedgerWriter>();
         var keys = app.Services.GetRequiredService<KeyCache>();
         keys.Load(store.ListKeysAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult());
 

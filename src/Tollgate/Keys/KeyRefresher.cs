@@ -4,12 +4,13 @@ using Tollgate.Telemetry;
 namespace Tollgate.Keys;
 
 /// <summary>
-/// Reloads every key from the store every few seconds, so a key minted, changed or revoked on another
-/// replica reaches this one. When the store is down the cache keeps serving what it has.
+/// Reloads every key from the store every two seconds: the backstop behind the Redis fan-out
+/// (<see cref="KeyChangeSubscriber"/>), and the only way changes travel between replicas without Redis.
+/// When the store is down the cache keeps serving what it has.
 /// </summary>
-internal sealed class KeyRefresher(IStore store, KeyCache cache, TimeProvider time, ILogger<KeyRefresher> logger) : BackgroundService
+internal sealed class KeyRefresher(IStore store, KeyChanges changes, TimeProvider time, ILogger<KeyRefresher> logger) : BackgroundService
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -18,9 +19,12 @@ internal sealed class KeyRefresher(IStore store, KeyCache cache, TimeProvider ti
         {
             try
             {
-                cache.Load(await store.ListKeysAsync(stoppingToken));
+                var mark = changes.Mark();
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(10));
+                changes.ApplyRefresh(await store.ListKeysAsync(timeout.Token), mark);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
                 Log.KeyRefreshFailed(logger, ex.GetType().Name);
             }

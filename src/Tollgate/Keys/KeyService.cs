@@ -16,11 +16,12 @@ internal sealed record KeyResult(VirtualKeyRecord? Record, string? Secret = null
 internal sealed class KeyService
 {
     private readonly IStore _store;
-    private readonly KeyCache _cache;
+    // Durability: changes go into the cache through KeyChanges, and are announced to other replicas once stored.
+    private readonly KeyChanges _cache;
     private readonly RouteTableHolder _routes;
     private readonly TimeProvider _time;
 
-    public KeyService(IStore store, KeyCache cache, RouteTableHolder routes, TimeProvider time)
+    public KeyService(IStore store, KeyChanges cache, RouteTableHolder routes, TimeProvider time)
     {
         _store = store;
         _cache = cache;
@@ -45,7 +46,8 @@ internal sealed class KeyService
             Hint = KeySecrets.Hint(secret),
         }, request);
         await _store.InsertKeyAsync(record, cancellationToken);
-        _cache.Upsert(record);
+        _cache.Apply(record);
+        await _cache.PublishAsync(record.Id, KeyChangeKind.Minted);
         await AuditAsync(actor, "key.mint", record, cancellationToken);
         return new KeyResult(record, secret);
     }
@@ -66,7 +68,8 @@ internal sealed class KeyService
 
         var updated = Apply(existing, patch);
         await _store.UpdateKeyAsync(updated, cancellationToken);
-        _cache.Upsert(updated);
+        _cache.Apply(updated);
+        await _cache.PublishAsync(updated.Id, KeyChangeKind.Updated);
         await AuditAsync(actor, "key.update", updated, cancellationToken);
         return new KeyResult(updated);
     }
@@ -95,7 +98,8 @@ internal sealed class KeyService
             PreviousSecretExpiresAt = grace > TimeSpan.Zero ? now + grace : null,
         };
         await _store.UpdateKeyAsync(rotated, cancellationToken);
-        _cache.Upsert(rotated);
+        _cache.Apply(rotated);
+        await _cache.PublishAsync(rotated.Id, KeyChangeKind.Rotated);
         await AuditAsync(actor, "key.rotate", rotated, cancellationToken);
         return new KeyResult(rotated, secret);
     }
@@ -115,8 +119,9 @@ internal sealed class KeyService
             PreviousSecretHash = null,
             PreviousSecretExpiresAt = null,
         };
-        _cache.Upsert(revoked);
+        _cache.Apply(revoked);
         await _store.UpdateKeyAsync(revoked, cancellationToken);
+        await _cache.PublishAsync(revoked.Id, KeyChangeKind.Revoked);
         await AuditAsync(actor, "key.revoke", revoked, cancellationToken);
         return new KeyResult(revoked);
     }

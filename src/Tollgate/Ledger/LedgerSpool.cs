@@ -1,0 +1,560 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Tollgate.Storage;
+
+namespace Tollgate.Ledger;
+
+/// <summary>Where a spooled row ends: segment number, then byte offset inside it. Ordered like the log.</summary>
+internal readonly record struct SpoolPosition(long Segment, long Offset) : IComparable<SpoolPosition>
+{
+    public int CompareTo(SpoolPosition other) =>
+        Segment != other.Segment ? Segment.CompareTo(other.Segment) : Offset.CompareTo(other.Offset);
+
+    public static bool operator <(SpoolPosition a, SpoolPosition b) => a.CompareTo(b) < 0;
+
+    public static bool operator >(SpoolPosition a, SpoolPosition b) => a.CompareTo(b) > 0;
+
+    public static bool operator <=(SpoolPosition a, SpoolPosition b) => a.CompareTo(b) <= 0;
+
+    public static bool operator >=(SpoolPosition a, SpoolPosition b) => a.CompareTo(b) >= 0;
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Segment}:{Offset}");
+}
+
+/// <summary>A ledger row read back from the spool, with the position just after it.</summary>
+internal readonly record struct SpooledRow(LedgerRecord Row, SpoolPosition End);
+
+/// <summary>
+/// The ledger's append-only local log: every row is written here before the store sees it, and a segment
+/// is deleted only once the store has acknowledged every row in it. A process that dies leaves its
+/// segments behind, and the next start reads them back (<see cref="Start"/>).
+/// </summary>
+/// <remarks>
+/// <para>Layout: <c>ledger-000000000001.spool</c>, <c>…02</c>, … in <c>ledger.spool_path</c>, plus a
+/// <c>spool.lock</c> that one process holds while it owns the folder. Each row is a frame:
+/// 4 bytes little-endian payload length, 4 bytes CRC-32 of the payload, then the row as UTF-8 JSON.</para>
+/// <para>A process always starts a fresh segment, so it never appends after another run's torn tail.
+/// Reading stops at the first frame that is short, oversized or fails its checksum: that is the torn
+/// tail of a crash (or damage), and the rest of that segment is skipped.</para>
+/// <para><see cref="Append"/> hands the bytes to the OS (a <c>kill -9</c> does not lose them);
+/// <see cref="Sync"/> makes them survive a power cut, and the writer calls it once per flush interval.</para>
+/// Thread-safe: one appender and one reader may work at once.
+/// </remarks>
+internal sealed class LedgerSpool : IDisposable
+{
+    public const long DefaultSegmentBytes = 4 * 1024 * 1024;
+    private const int HeaderBytes = 8;
+    private const int MaxFrameBytes = 16 * 1024 * 1024;
+    private const string Prefix = "ledger-";
+    private const string Suffix = ".spool";
+
+    private readonly Lock _gate = new();
+    private readonly string _directory;
+    private readonly long _segmentBytes;
+    private readonly FileStream _lockFile;
+    /// <summary>Every segment on disk, oldest first, with its size in bytes.</summary>
+    private readonly SortedDictionary<long, long> _segments = [];
+    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+    private readonly ArrayBufferWriter<byte> _payload = new(4 * 1024);
+    private readonly Utf8JsonWriter _json = new(Stream.Null);
+    private FileStream _active;
+    private long _activeSegment;
+    private SpoolPosition _acked;
+    private long _pendingRows;
+    private bool _disposed;
+
+    private LedgerSpool(string directory, long segmentBytes, FileStream lockFile)
+    {
+        _directory = directory;
+        _segmentBytes = segmentBytes;
+        _lockFile = lockFile;
+        foreach (var path in Directory.EnumerateFiles(directory, Prefix + "*" + Suffix))
+        {
+            var name = Path.GetFileName(path);
+            if (long.TryParse(name.AsSpan(Prefix.Length, name.Length - Prefix.Length - Suffix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var segment))
+            {
+                _segments[segment] = new FileInfo(path).Length;
+            }
+        }
+
+        // Rows left by an earlier run: counted now, so readiness can say how many wait to be replayed.
+        foreach (var (segment, _) in _segments)
+        {
+            var (rows, _) = Scan(segment, 0, long.MaxValue, maxRows: int.MaxValue, materialise: false);
+            _pendingRows += rows.Count;
+        }
+
+        ReplayRows = _pendingRows;
+        var oldest = _segments.Count > 0 ? _segments.Keys.First() : (long?)null;
+        _activeSegment = _segments.Count > 0 ? _segments.Keys.Last() + 1 : 1;
+        _active = CreateSegment(_activeSegment);
+        Start = new SpoolPosition(oldest ?? _activeSegment, 0);
+        _acked = Start;
+    }
+
+    /// <summary>The first position not yet acknowledged when the spool was opened: rows before a crash start here.</summary>
+    public SpoolPosition Start { get; }
+
+    /// <summary>Rows an earlier run left unwritten (counted at open).</summary>
+    public long ReplayRows { get; }
+
+    /// <summary>The position after the last appended row.</summary>
+    public SpoolPosition End
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return new SpoolPosition(_activeSegment, _segments[_activeSegment]);
+            }
+        }
+    }
+
+    /// <summary>Rows appended (or replayed) and not yet acknowledged.</summary>
+    public long PendingRows => Interlocked.Read(ref _pendingRows);
+
+    /// <summary>Bytes of rows not yet acknowledged.</summary>
+    public long PendingBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                long bytes = 0;
+                foreach (var (segment, size) in _segments)
+                {
+                    if (segment >= _acked.Segment)
+                    {
+                        bytes += segment == _acked.Segment ? Math.Max(0, size - _acked.Offset) : size;
+                    }
+                }
+
+                return bytes;
+            }
+        }
+    }
+
+    /// <summary>Segment files on disk (for tests and diagnostics).</summary>
+    public int SegmentCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _segments.Count;
+            }
+        }
+    }
+
+    public string DirectoryPath => _directory;
+
+    /// <summary>
+    /// Opens (creating) the spool folder and takes its lock. Throws <see cref="IOException"/> with a
+    /// clear message when another process holds it: two replicas must not share one spool.
+    /// </summary>
+    public static LedgerSpool Open(string directory, long segmentBytes = DefaultSegmentBytes)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        ArgumentOutOfRangeException.ThrowIfLessThan(segmentBytes, 1);
+        directory = Path.GetFullPath(directory);
+        Directory.CreateDirectory(directory);
+        FileStream lockFile;
+        try
+        {
+            lockFile = new FileStream(Path.Combine(directory, "spool.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new IOException(
+                $"the ledger spool {directory} is in use by another Tollgate process; give each replica its own ledger.spool_path ({ex.Message})", ex);
+        }
+
+        try
+        {
+            return new LedgerSpool(directory, segmentBytes, lockFile);
+        }
+        catch
+        {
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Appends rows and hands them to the OS (no fsync: see <see cref="Sync"/>). Returns, for each row,
+    /// the position just after it. Rolls to a new segment when the current one is full.
+    /// </summary>
+    public SpoolPosition[] Append(IReadOnlyList<LedgerRecord> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var ends = new SpoolPosition[rows.Count];
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var size = _segments[_activeSegment];
+            _buffer.Clear();
+            for (var i = 0; i < rows.Count; i++)
+            {
+                if (size > 0 && size >= _segmentBytes)
+                {
+                    WriteBuffer();
+                    Roll();
+                    size = 0;
+                }
+
+                size += Frame(rows[i]);
+                ends[i] = new SpoolPosition(_activeSegment, size);
+            }
+
+            WriteBuffer();
+            Interlocked.Add(ref _pendingRows, rows.Count);
+        }
+
+        return ends;
+    }
+
+    /// <summary>fsync: the appended rows survive a machine crash, not only a process crash.</summary>
+    public void Sync()
+    {
+        lock (_gate)
+        {
+            if (!_disposed)
+            {
+                _active.Flush(flushToDisk: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads up to <paramref name="maxRows"/> rows starting at <paramref name="from"/>, never past <see cref="End"/>.
+    /// <c>Next</c> is where the following read starts; it moves past exhausted (and torn) segments even when
+    /// no row is returned.
+    /// </summary>
+    public (List<SpooledRow> Rows, SpoolPosition Next) Read(SpoolPosition from, int maxRows)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
+        var rows = new List<SpooledRow>();
+        var position = from;
+        while (rows.Count < maxRows)
+        {
+            long limit;
+            long segment;
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                // The first segment at or after the position that still exists.
+                segment = -1;
+                foreach (var s in _segments.Keys)
+                {
+                    if (s >= position.Segment)
+                    {
+                        segment = s;
+                        break;
+                    }
+                }
+
+                if (segment < 0)
+                {
+                    break;
+                }
+
+                if (segment != position.Segment)
+                {
+                    position = new SpoolPosition(segment, 0);
+                }
+
+                limit = segment == _activeSegment ? _segments[segment] : long.MaxValue;
+            }
+
+            var (found, next) = Scan(segment, position.Offset, limit, maxRows - rows.Count, materialise: true);
+            rows.AddRange(found);
+            position = new SpoolPosition(segment, next);
+            if (rows.Count >= maxRows || segment == _activeSegment)
+            {
+                break;
+            }
+
+            // A closed segment is read to its end (or its torn tail): carry on with the next one.
+            var following = NextSegmentAfter(segment);
+            if (following is null)
+            {
+                break;
+            }
+
+            position = new SpoolPosition(following.Value, 0);
+        }
+
+        return (rows, position);
+    }
+
+    /// <summary>
+    /// The store holds every row up to <paramref name="upTo"/> (<paramref name="rows"/> of them since the
+    /// last call). Deletes the segments that are now fully written; when everything is written, the current
+    /// segment is closed and deleted too, so a quiet spool holds no files but an empty one.
+    /// </summary>
+    public void Acknowledge(SpoolPosition upTo, int rows)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            if (upTo > _acked)
+            {
+                _acked = upTo;
+            }
+
+            Interlocked.Add(ref _pendingRows, -rows);
+            if (Interlocked.Read(ref _pendingRows) < 0)
+            {
+                Interlocked.Exchange(ref _pendingRows, 0);
+            }
+
+            var end = new SpoolPosition(_activeSegment, _segments[_activeSegment]);
+            if (_acked >= end && end.Offset > 0)
+            {
+                Roll();
+                _acked = new SpoolPosition(_activeSegment, 0);
+            }
+
+            foreach (var segment in _segments.Keys.ToList())
+            {
+                if (segment == _activeSegment)
+                {
+                    continue;
+                }
+
+                var whollyBefore = segment < _acked.Segment || (segment == _acked.Segment && _acked.Offset >= _segments[segment]);
+                if (whollyBefore)
+                {
+                    File.Delete(SegmentPath(segment));
+                    _segments.Remove(segment);
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            try
+            {
+                _active.Flush(flushToDisk: true);
+            }
+            catch (IOException)
+            {
+            }
+
+            _active.Dispose();
+            if (_segments.TryGetValue(_activeSegment, out var size) && size == 0)
+            {
+                // Nothing was ever appended to it: leave no empty file behind.
+                File.Delete(SegmentPath(_activeSegment));
+            }
+
+            _json.Dispose();
+            _lockFile.Dispose();
+        }
+    }
+
+    private long? NextSegmentAfter(long segment)
+    {
+        lock (_gate)
+        {
+            foreach (var s in _segments.Keys)
+            {
+                if (s > segment)
+                {
+                    return s;
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>Serialises one frame into the buffer; returns its size.</summary>
+    private int Frame(LedgerRecord row)
+    {
+        _payload.Clear();
+        _json.Reset(_payload);
+        JsonSerializer.Serialize(_json, row, SpoolJsonContext.Default.LedgerRecord);
+        _json.Flush();
+        var payload = _payload.WrittenSpan;
+        var header = _buffer.GetSpan(HeaderBytes);
+        BinaryPrimitives.WriteInt32LittleEndian(header, payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], Crc32.Compute(payload));
+        _buffer.Advance(HeaderBytes);
+        _buffer.Write(payload);
+        return HeaderBytes + payload.Length;
+    }
+
+    private void WriteBuffer()
+    {
+        if (_buffer.WrittenCount == 0)
+        {
+            return;
+        }
+
+        _active.Write(_buffer.WrittenSpan);
+        _segments[_activeSegment] += _buffer.WrittenCount;
+        _buffer.Clear();
+    }
+
+    /// <summary>Closes the current segment (synced) and starts the next one.</summary>
+    private void Roll()
+    {
+        _active.Flush(flushToDisk: true);
+        _active.Dispose();
+        _activeSegment++;
+        _active = CreateSegment(_activeSegment);
+    }
+
+    private FileStream CreateSegment(long segment)
+    {
+        // bufferSize 0: every Append is one write(2), so a killed process has already handed its rows to the OS.
+        var stream = new FileStream(SegmentPath(segment), FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete, bufferSize: 0);
+        _segments[segment] = 0;
+        return stream;
+    }
+
+    private string SegmentPath(long segment) =>
+        Path.Combine(_directory, Prefix + segment.ToString("D12", CultureInfo.InvariantCulture) + Suffix);
+
+    /// <summary>Reads frames of one segment from <paramref name="offset"/> up to <paramref name="limit"/> bytes; stops at a torn frame.</summary>
+    private (List<SpooledRow> Rows, long Next) Scan(long segment, long offset, long limit, int maxRows, bool materialise)
+    {
+        var rows = new List<SpooledRow>();
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(SegmentPath(segment), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 64 * 1024);
+        }
+        catch (FileNotFoundException)
+        {
+            return (rows, offset);
+        }
+
+        // In a closed segment a bad frame is a torn tail (or damage): nothing after it can be trusted, so the
+        // read jumps to the segment's end. The segment being written is read only up to End, where every
+        // frame is whole; there a bad frame would mean live data, so the read stays put.
+        var closed = limit == long.MaxValue;
+        using (stream)
+        {
+            var end = Math.Min(limit, stream.Length);
+            stream.Seek(offset, SeekOrigin.Begin);
+            Span<byte> header = stackalloc byte[HeaderBytes];
+            byte[]? payload = null;
+            try
+            {
+                while (rows.Count < maxRows && offset + HeaderBytes <= end)
+                {
+                    stream.ReadExactly(header);
+                    var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+                    var crc = BinaryPrimitives.ReadUInt32LittleEndian(header[4..]);
+                    if (length <= 0 || length > MaxFrameBytes || offset + HeaderBytes + length > end)
+                    {
+                        return (rows, closed ? end : offset);
+                    }
+
+                    if (payload is null || payload.Length < length)
+                    {
+                        if (payload is not null)
+                        {
+                            ArrayPool<byte>.Shared.Return(payload);
+                        }
+
+                        payload = ArrayPool<byte>.Shared.Rent(length);
+                    }
+
+                    stream.ReadExactly(payload.AsSpan(0, length));
+                    if (Crc32.Compute(payload.AsSpan(0, length)) != crc)
+                    {
+                        return (rows, closed ? end : offset);
+                    }
+
+                    offset += HeaderBytes + length;
+                    if (!materialise)
+                    {
+                        rows.Add(default);
+                        continue;
+                    }
+
+                    LedgerRecord? row;
+                    try
+                    {
+                        row = JsonSerializer.Deserialize(payload.AsSpan(0, length), SpoolJsonContext.Default.LedgerRecord);
+                    }
+                    catch (JsonException)
+                    {
+                        row = null;
+                    }
+
+                    if (row is not null)
+                    {
+                        rows.Add(new SpooledRow(row, new SpoolPosition(segment, offset)));
+                    }
+                }
+            }
+            finally
+            {
+                if (payload is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(payload);
+                }
+            }
+        }
+
+        return (rows, offset);
+    }
+}
+
+/// <summary>Reflection-free JSON for spooled rows.</summary>
+[JsonSerializable(typeof(LedgerRecord))]
+internal sealed partial class SpoolJsonContext : JsonSerializerContext;
+
+/// <summary>CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), to spot torn or damaged spool frames.</summary>
+internal static class Crc32
+{
+    private static readonly uint[] Table = BuildTable();
+
+    public static uint Compute(ReadOnlySpan<byte> data)
+    {
+        var crc = 0xFFFFFFFFu;
+        foreach (var b in data)
+        {
+            crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
+        }
+
+        return ~crc;
+    }
+
+    private static uint[] BuildTable()
+    {
+        var table = new uint[256];
+        for (var n = 0u; n < 256; n++)
+        {
+            var c = n;
+            for (var k = 0; k < 8; k++)
+            {
+                c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            }
+
+            table[n] = c;
+        }
+
+        return table;
+    }
+}

@@ -1,0 +1,110 @@
+using System.Collections.Concurrent;
+using Tollgate.Storage;
+
+namespace Tollgate.Tests.Ledger;
+
+/// <summary>A temporary spool folder, deleted afterwards.</summary>
+internal sealed class TempDir : IDisposable
+{
+    public TempDir() => Path = Directory.CreateTempSubdirectory("tollgate-spool-").FullName;
+
+    public string Path { get; }
+
+    public string[] Segments() => [.. Directory.GetFiles(Path, "ledger-*.spool").Order(StringComparer.Ordinal)];
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>
+/// The ledger half of a store: rows by request id (a duplicate id is skipped, as the real stores do),
+/// and a switch that makes writes fail like an unreachable database.
+/// </summary>
+internal sealed class FakeLedgerStore : IStore
+{
+    private readonly ConcurrentDictionary<string, LedgerRecord> _rows = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<string> _order = new();
+
+    public volatile bool Down;
+
+    public int Attempts;
+
+    public IReadOnlyCollection<string> Ids => [.. _rows.Keys];
+
+    /// <summary>Request ids in the order they were first written.</summary>
+    public IReadOnlyList<string> Order => [.. _order];
+
+    public int Count => _rows.Count;
+
+    public string Dialect => "fake";
+
+    public Task WriteLedgerAsync(IReadOnlyList<LedgerRecord> rows, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref Attempts);
+        if (Down)
+        {
+            throw new IOException("the fake store is down");
+        }
+
+        foreach (var row in rows)
+        {
+            if (_rows.TryAdd(row.RequestId, row))
+            {
+                _order.Enqueue(row.RequestId);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> PingAsync(CancellationToken cancellationToken) => Task.FromResult(!Down);
+
+    public Task MigrateAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task InsertKeyAsync(VirtualKeyRecord key, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task<bool> UpdateKeyAsync(VirtualKeyRecord key, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task<VirtualKeyRecord?> GetKeyAsync(string id, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task<IReadOnlyList<VirtualKeyRecord>> ListKeysAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task WriteAuditAsync(IReadOnlyList<AuditRecord> rows, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<IReadOnlyList<LedgerRecord>> QueryRequestsAsync(RequestQuery query, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task<IReadOnlyList<SpendGroup>> QuerySpendAsync(SpendQuery query, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task<decimal> SumKeySpendAsync(string keyId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task<IReadOnlyList<AuditRecord>> QueryAuditAsync(int limit, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
+
+internal static class Rows
+{
+    private static readonly DateTimeOffset Epoch = new(2025, 3, 1, 12, 0, 0, TimeSpan.Zero);
+
+    public static LedgerRecord Row(int i) => new()
+    {
+        RequestId = $"req_{i:D6}",
+        Time = Epoch.AddMilliseconds(i),
+        KeyId = "key_test",
+        Status = 200,
+        InputTokens = i,
+        OutputTokens = 2 * i,
+        Cost = i * 0.001m,
+        ModelRequested = "gpt-4o-mini",
+    };
+
+    public static List<LedgerRecord> Range(int from, int count) => [.. Enumerable.Range(from, count).Select(Row)];
+}
