@@ -26,10 +26,12 @@ internal sealed class GatewayPipeline
     private readonly TimeProvider _time;
     private readonly GatewayMetrics _metrics;
     private readonly LimitsGate _limits;
+    private readonly StoreHealth _storeHealth;
     private readonly ILogger<GatewayPipeline> _logger;
 
-    public GatewayPipeline(RouteTableHolder routes, KeyCache keys, LedgerWriter ledger, TimeProvider time, GatewayMetrics metrics, LimitsGate limits, ILogger<GatewayPipeline> logger)
+    public GatewayPipeline(RouteTableHolder routes, KeyCache keys, LedgerWriter ledger, TimeProvider time, GatewayMetrics metrics, LimitsGate limits, StoreHealth storeHealth, ILogger<GatewayPipeline> logger)
     {
+        _storeHealth = storeHealth;
         _limits = limits;
         _metrics = metrics;
         _routes = routes;
@@ -66,6 +68,13 @@ internal sealed class GatewayPipeline
         Limits.Admission? admission = null;
         try
         {
+            if (_storeHealth.RefuseRequests)
+            {
+                // on_store_down: strict — the store is unreachable, so nothing is served (the row still spools).
+                await FailAsync(ctx, StoreHealth.Refusal);
+                return;
+            }
+
             var (read, tooLarge) = await ReadBodyAsync(http, table.Config.Server.MaxBodyBytes);
             body = read;
             if (tooLarge)
