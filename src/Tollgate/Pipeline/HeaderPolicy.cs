@@ -1,3 +1,4 @@
+using System.Net.Http.Headers;
 using System.Collections.Frozen;
 
 namespace Tollgate.Pipeline;
@@ -34,7 +35,10 @@ internal static class HeaderPolicy
                 continue;
             }
 
-            if (!to.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values))
+            var added = values.Count == 1
+                ? to.Headers.TryAddWithoutValidation(name, (string?)values)
+                : to.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+            if (!added)
             {
                 to.Content?.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
             }
@@ -43,19 +47,34 @@ internal static class HeaderPolicy
 
     public static void CopyResponseHeaders(HttpResponseMessage from, HttpResponse to)
     {
-        foreach (var (name, values) in from.Headers)
-        {
-            if (!ResponseDenied.Contains(name))
-            {
-                to.Headers[name] = values.ToArray();
-            }
-        }
+        // NonValidated: the values as the upstream sent them, without parsing them into typed headers first.
+        Copy(from.Headers.NonValidated, to.Headers);
+        Copy(from.Content.Headers.NonValidated, to.Headers);
+    }
 
-        foreach (var (name, values) in from.Content.Headers)
+    private static void Copy(HttpHeadersNonValidated from, IHeaderDictionary to)
+    {
+        foreach (var (name, values) in from)
         {
-            if (!ResponseDenied.Contains(name))
+            if (ResponseDenied.Contains(name))
             {
-                to.Headers[name] = values.ToArray();
+                continue;
+            }
+
+            if (values.Count == 1)
+            {
+                to[name] = values.ToString();
+            }
+            else
+            {
+                var all = new string[values.Count];
+                var i = 0;
+                foreach (var value in values)
+                {
+                    all[i++] = value;
+                }
+
+                to[name] = all;
             }
         }
     }
