@@ -185,6 +185,8 @@ internal static class TollgateHost
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService<KeyRefresher>();
         services.AddSingleton<GatewayPipeline>();
+        services.AddSingleton<AuditWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<AuditWriter>());
         services.AddSingleton(limiter);
         services.AddSingleton<LimitsGate>();
         services.AddSingleton(sp => new GatewayMetrics(sp.GetRequiredService<HealthRegistry>(), () => sp.GetRequiredService<LedgerWriter>().QueueDepth, sp.GetRequiredService<TimeProvider>()));

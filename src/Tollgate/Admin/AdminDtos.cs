@@ -150,6 +150,13 @@ internal sealed record LedgerRowView
     };
 }
 
+/// <summary>An audit record as <c>GET /admin/audit</c> shows it, newest first.</summary>
+internal sealed record AuditView(string Id, DateTimeOffset Time, string Actor, string Action, string? Target, JsonElement? Details)
+{
+    public static AuditView From(AuditRecord r) => new(r.Id, r.Time, r.Actor, r.Action, r.Target,
+        r.DetailsJson is null ? null : JsonSerializer.Deserialize(r.DetailsJson, AdminJson.Default.JsonElement));
+}
+
 internal sealed record SpendView(string Currency, string GroupBy, DateTimeOffset? From, DateTimeOffset? To, IReadOnlyList<SpendGroup> Groups);
 
 internal sealed record AdminError(AdminErrorBody Error);
@@ -180,6 +187,7 @@ internal sealed record ReloadView(bool Reloaded, IReadOnlyList<string> Errors, I
 [JsonSerializable(typeof(List<KeyView>))]
 [JsonSerializable(typeof(List<LedgerRowView>))]
 [JsonSerializable(typeof(SpendView))]
+[JsonSerializable(typeof(List<AuditView>))]
 [JsonSerializable(typeof(AdminError))]
 [JsonSerializable(typeof(List<ModelGroupView>))]
 [JsonSerializable(typeof(ReloadView))]

@@ -33,6 +33,7 @@ internal static class AdminEndpoints
         admin.MapGet("/requests", RequestsAsync);
         admin.MapGet("/spend", SpendAsync);
         admin.MapGet("/models", Models);
+        admin.MapGet("/audit", AuditAsync);
         admin.MapPost("/config/reload", ReloadAsync);
     }
 
@@ -150,6 +151,18 @@ internal static class AdminEndpoints
             new SpendQuery(groupBy, from, to, NullIfEmpty(query["key"]), NullIfEmpty(query["workspace"]), NullIfEmpty(query["model"]), NullIfEmpty(query["provider"])),
             cancellationToken);
         return TypedResults.Json(new SpendView(routes.Current.Currency.Code, groupBy, from, to, groups), AdminJson.Default.SpendView);
+    }
+
+    private static async Task<IResult> AuditAsync(HttpRequest request, IStore store, CancellationToken cancellationToken)
+    {
+        var limit = 100;
+        if (request.Query.TryGetValue("limit", out var limitText) && (!int.TryParse(limitText, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 10_000))
+        {
+            return Error(400, "invalid_request_error", "limit must be a whole number from 1 to 10000.");
+        }
+
+        var rows = await store.QueryAuditAsync(limit, cancellationToken);
+        return TypedResults.Json(rows.Select(AuditView.From).ToList(), AdminJson.Default.ListAuditView);
     }
 
     private static JsonHttpResult<List<ModelGroupView>> Models(RouteTableHolder routes, TimeProvider time)

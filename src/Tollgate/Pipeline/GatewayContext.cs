@@ -52,6 +52,9 @@ internal sealed class GatewayContext
         }
     }
 
+    /// <summary>The answer's body as text, kept only for <c>audit.bodies: full</c> (not for streams).</summary>
+    public string? ResponseTextForAudit { get; set; }
+
     /// <summary>Comma-separated data classes of the request, if any.</summary>
     public string? DataClasses { get; set; }
 

@@ -27,10 +27,12 @@ internal sealed class GatewayPipeline
     private readonly GatewayMetrics _metrics;
     private readonly LimitsGate _limits;
     private readonly StoreHealth _storeHealth;
+    private readonly AuditWriter _audit;
     private readonly ILogger<GatewayPipeline> _logger;
 
-    public GatewayPipeline(RouteTableHolder routes, KeyCache keys, LedgerWriter ledger, TimeProvider time, GatewayMetrics metrics, LimitsGate limits, StoreHealth storeHealth, ILogger<GatewayPipeline> logger)
+    public GatewayPipeline(RouteTableHolder routes, KeyCache keys, LedgerWriter ledger, TimeProvider time, GatewayMetrics metrics, LimitsGate limits, StoreHealth storeHealth, AuditWriter audit, ILogger<GatewayPipeline> logger)
     {
+        _audit = audit;
         _storeHealth = storeHealth;
         _limits = limits;
         _metrics = metrics;
@@ -127,6 +129,11 @@ internal sealed class GatewayPipeline
         }
         finally
         {
+            if (table.Config.Audit.Bodies == "full" && ctx.Key is not null)
+            {
+                _audit.Enqueue(AuditBodies.Record(ctx, body.Span, _time.GetUtcNow()));
+            }
+
             body.Dispose();
             if (http.Response.HasStarted)
             {
@@ -616,6 +623,11 @@ internal sealed class GatewayPipeline
 
         http.Response.ContentLength = answer.Length;
         ctx.TtftMs = ctx.ElapsedMs;
+        if (_routes.Current.Config.Audit.Bodies == "full")
+        {
+            ctx.ResponseTextForAudit = AuditBodies.Text(answer.Span);
+        }
+
         await http.Response.Body.WriteAsync(answer, http.RequestAborted);
     }
 

@@ -102,6 +102,17 @@ internal static partial class Detectors
         return false;
     }
 
+    /// <summary>
+    /// Text with every detected secret (private key blocks, API keys) replaced by <c>[redacted]</c>, for the
+    /// audit trail's full bodies.
+    /// </summary>
+    public static string RedactSecrets(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var withoutBlocks = PrivateKeyBlockPattern().Replace(text, "[redacted private key]");
+        return ApiKeyPattern().Replace(withoutBlocks, "[redacted]");
+    }
+
     /// <summary>Luhn over the digits of <paramref name="candidate"/> (separators ignored).</summary>
     public static bool IsLuhnValid(string candidate)
     {
@@ -221,6 +232,10 @@ internal static partial class Detectors
 
     [GeneratedRegex(@"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----", RegexOptions.CultureInvariant)]
     private static partial Regex PrivateKeyPattern();
+
+    // A whole key block, header to footer (escaped newlines inside JSON strings included), or to the end when cut.
+    [GeneratedRegex(@"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----(?:.*?-----END (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----|.*$)", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
+    private static partial Regex PrivateKeyBlockPattern();
 
     [GeneratedRegex(@"(?<![\w-])(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|xox[baprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|tg-[0-9A-Za-z]{32,})", RegexOptions.CultureInvariant)]
     private static partial Regex ApiKeyPattern();
