@@ -190,6 +190,7 @@ public sealed class RoutingStack : IAsyncLifetime
             store: { kind: sqlite, path: "{dir}/tollgate.db" }
             reporting: { currency: USD }
             ledger: { flush_ms: 50 }
+            audit: { bodies: full }
             providers:
               mock: { kind: openai, base_url: "{{aimock}}", auth: { type: api_key, key: env:MOCK_UPSTREAM_KEY } }
               mock-private: { kind: openai, base_url: "{{aimock}}", retention: none, auth: { type: api_key, key: env:MOCK_UPSTREAM_KEY } }
