@@ -34,70 +34,19 @@ public sealed class CodexCliClaudeTests(GatewayStack stack)
     {
         using var deadline = Deadline.After(150);
         var key = await stack.MintKeyAsync("codex-claude", deadline.Token, "anth-claude");
-        var home = Directory.CreateTempSubdirectory("tollgate-codex-claude-home-");
-        var work = Directory.CreateTempSubdirectory("tollgate-codex-claude-work-");
-        try
-        {
-            // Keys as of codex-cli 0.169.0, as in CodexCliTests; --strict-config makes a renamed key fail loudly.
-            await File.WriteAllTextAsync(Path.Combine(home.FullName, "config.toml"), $"""
-                model = "anth-claude"
-                model_provider = "tollgate"
-                check_for_update_on_startup = false
-                {extraConfig}
-                [analytics]
-                enabled = false
+        var run = await CodexCli.ExecAsync(stack.Gateway.OpenAiBaseUrl, "anth-claude", key.Secret, Probe, extraConfig, deadline.Token);
 
-                [model_providers.tollgate]
-                name = "Tollgate"
-                base_url = "{stack.Gateway.OpenAiBaseUrl}"
-                env_key = "TOLLGATE_CODEX_KEY"
-                wire_api = "responses"
-                request_max_retries = 0
-                stream_max_retries = 0
-                """, deadline.Token);
+        run.ExitCode.ShouldBe(0, $"codex exec exited {run.ExitCode}:\n{run.Output}");
+        run.StandardOutput.ShouldContain("tollgate-codex-claude-ok", Case.Sensitive, $"codex did not print the fixture's answer:\n{run.Output}");
 
-            var run = await ChildProcess.RunAsync(
-                TestPaths.ToolBin("codex"),
-                ["exec", "--strict-config", "--skip-git-repo-check", "--ephemeral", "--color", "never", "-s", "read-only", "-C", work.FullName, Probe],
-                new Dictionary<string, string?>
-                {
-                    ["CODEX_HOME"] = home.FullName,
-                    ["TOLLGATE_CODEX_KEY"] = key.Secret,
-                    ["OPENAI_API_KEY"] = null,
-                    ["OPENAI_BASE_URL"] = null,
-                    ["RUST_LOG"] = null,
-                },
-                work.FullName,
-                TimeSpan.FromSeconds(120)).WaitAsync(deadline.Token);
-
-            run.ExitCode.ShouldBe(0, $"codex exec exited {run.ExitCode}:\n{run.Output}");
-            run.StandardOutput.ShouldContain("tollgate-codex-claude-ok", Case.Sensitive, $"codex did not print the fixture's answer:\n{run.Output}");
-
-            var rows = await stack.WaitForLedgerRowsAsync(key.Id, rows => rows.Any(IsServedResponsesCall), deadline.Token);
-            var row = rows.First(IsServedResponsesCall);
-            row.GetProperty("model_group").GetString().ShouldBe("anth-claude");
-            row.GetProperty("deployment").GetString().ShouldBe("anth-aimock/claude-sonnet-4-5");
-            row.GetProperty("provider").GetString().ShouldBe("anth-aimock");
-            row.GetProperty("streamed").GetBoolean().ShouldBeTrue("Codex streams its Responses calls");
-        }
-        finally
-        {
-            TryDelete(home);
-            TryDelete(work);
-        }
+        var rows = await stack.WaitForLedgerRowsAsync(key.Id, rows => rows.Any(IsServedResponsesCall), deadline.Token);
+        var row = rows.First(IsServedResponsesCall);
+        row.GetProperty("model_group").GetString().ShouldBe("anth-claude");
+        row.GetProperty("deployment").GetString().ShouldBe("anth-aimock/claude-sonnet-4-5");
+        row.GetProperty("provider").GetString().ShouldBe("anth-aimock");
+        row.GetProperty("streamed").GetBoolean().ShouldBeTrue("Codex streams its Responses calls");
     }
 
     private static bool IsServedResponsesCall(JsonElement row) =>
         row.GetProperty("endpoint").GetString() == "openai.responses" && row.GetProperty("status").GetInt32() == 200;
-
-    private static void TryDelete(DirectoryInfo directory)
-    {
-        try
-        {
-            directory.Delete(recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
 }

@@ -16,74 +16,23 @@ public sealed class CodexCliTests(GatewayStack stack)
     {
         using var deadline = Deadline.After(150);
         var key = await stack.MintKeyAsync("codex", deadline.Token, "gpt-4o-mini");
-        var home = Directory.CreateTempSubdirectory("tollgate-codex-home-");
-        var work = Directory.CreateTempSubdirectory("tollgate-codex-work-");
-        try
-        {
-            // Keys as of codex-cli 0.169.0; --strict-config below makes a renamed key fail loudly.
-            await File.WriteAllTextAsync(Path.Combine(home.FullName, "config.toml"), $"""
-                model = "gpt-4o-mini"
-                model_provider = "tollgate"
-                check_for_update_on_startup = false
+        var run = await CodexCli.ExecAsync(stack.Gateway.OpenAiBaseUrl, "gpt-4o-mini", key.Secret, Probe, string.Empty, deadline.Token);
 
-                [analytics]
-                enabled = false
+        run.ExitCode.ShouldBe(0, $"codex exec exited {run.ExitCode}:\n{run.Output}");
+        run.StandardOutput.ShouldContain("tollgate-codex-ok", Case.Sensitive, $"codex did not print the fixture's answer:\n{run.Output}");
 
-                [model_providers.tollgate]
-                name = "Tollgate"
-                base_url = "{stack.Gateway.OpenAiBaseUrl}"
-                env_key = "TOLLGATE_CODEX_KEY"
-                wire_api = "responses"
-                request_max_retries = 0
-                stream_max_retries = 0
-                """, deadline.Token);
-
-            var run = await ChildProcess.RunAsync(
-                TestPaths.ToolBin("codex"),
-                ["exec", "--strict-config", "--skip-git-repo-check", "--ephemeral", "--color", "never", "-s", "read-only", "-C", work.FullName, Probe],
-                new Dictionary<string, string?>
-                {
-                    ["CODEX_HOME"] = home.FullName,
-                    ["TOLLGATE_CODEX_KEY"] = key.Secret,
-                    ["OPENAI_API_KEY"] = null,
-                    ["OPENAI_BASE_URL"] = null,
-                    ["RUST_LOG"] = null,
-                },
-                work.FullName,
-                TimeSpan.FromSeconds(120));
-
-            run.ExitCode.ShouldBe(0, $"codex exec exited {run.ExitCode}:\n{run.Output}");
-            run.StandardOutput.ShouldContain("tollgate-codex-ok", Case.Sensitive, $"codex did not print the fixture's answer:\n{run.Output}");
-
-            var rows = await stack.WaitForLedgerRowsAsync(key.Id, rows => rows.Any(IsServedResponsesCall), deadline.Token);
-            var row = rows.First(IsServedResponsesCall);
-            row.GetProperty("model_group").GetString().ShouldBe("gpt-4o-mini");
-            row.GetProperty("deployment").GetString().ShouldBe("mock/gpt-4o-mini");
-            row.GetProperty("streamed").GetBoolean().ShouldBeTrue("Codex streams its Responses calls");
-            row.GetProperty("input_tokens").GetInt64().ShouldBe(321);
-            row.GetProperty("output_tokens").GetInt64().ShouldBe(12);
-            row.GetProperty("user_agent").GetString().ShouldNotBeNull().ShouldContain("codex");
-        }
-        finally
-        {
-            TryDelete(home);
-            TryDelete(work);
-        }
+        var rows = await stack.WaitForLedgerRowsAsync(key.Id, rows => rows.Any(IsServedResponsesCall), deadline.Token);
+        var row = rows.First(IsServedResponsesCall);
+        row.GetProperty("model_group").GetString().ShouldBe("gpt-4o-mini");
+        row.GetProperty("deployment").GetString().ShouldBe("mock/gpt-4o-mini");
+        row.GetProperty("streamed").GetBoolean().ShouldBeTrue("Codex streams its Responses calls");
+        row.GetProperty("input_tokens").GetInt64().ShouldBe(321);
+        row.GetProperty("output_tokens").GetInt64().ShouldBe(12);
+        row.GetProperty("user_agent").GetString().ShouldNotBeNull().ShouldContain("codex");
     }
 
     private static bool IsServedResponsesCall(System.Text.Json.JsonElement row) =>
         row.GetProperty("endpoint").GetString() is { } endpoint
         && endpoint.Contains("responses", StringComparison.OrdinalIgnoreCase)
         && row.GetProperty("status").GetInt32() == 200;
-
-    private static void TryDelete(DirectoryInfo directory)
-    {
-        try
-        {
-            directory.Delete(recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
 }
