@@ -661,10 +661,7 @@ internal sealed class GatewayPipeline
                         break;
                     }
 
-                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                    buffer.AsSpan(0, filled).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
+                    PooledBytes.Grow(ref buffer, filled);
                 }
 
                 var read = await stream.ReadAsync(buffer.AsMemory(filled, Math.Min(buffer.Length, limit) - filled), activity.Token);
@@ -791,10 +788,7 @@ internal sealed class GatewayPipeline
                         break;
                     }
 
-                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                    buffer.AsSpan(0, filled).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
+                    PooledBytes.Grow(ref buffer, filled);
                 }
 
                 var read = await stream.ReadAsync(buffer.AsMemory(filled), http.RequestAborted);

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
 using Tollgate.Pipeline;
+using Tollgate.Surfaces;
 using Tollgate.Telemetry;
 using Tollgate.Translation;
 
@@ -55,10 +56,7 @@ internal static class SseRelay
             {
                 if (filled == buffer.Length)
                 {
-                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                    buffer.AsSpan(0, filled).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
+                    PooledBytes.Grow(ref buffer, filled);
                 }
 
                 var read = await stream.ReadAsync(buffer.AsMemory(filled), activity.Token);

@@ -88,6 +88,15 @@ internal readonly struct PooledBytes(byte[] array, int length) : IDisposable
 
     public ReadOnlySpan<byte> Span => Array.AsSpan(0, Length);
 
+    /// <summary>Swaps a full pooled buffer for one twice its size, keeping its first <paramref name="filled"/> bytes.</summary>
+    public static void Grow(ref byte[] buffer, int filled)
+    {
+        var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+        buffer.AsSpan(0, filled).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(buffer);
+        buffer = bigger;
+    }
+
     public void Dispose()
     {
         if (Array is not null)
