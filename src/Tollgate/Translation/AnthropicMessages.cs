@@ -558,20 +558,29 @@ internal static class AnthropicMessages
 
                 w.WriteEndObject();
                 break;
-            case ThinkingPart { RedactedData: { } data }:
-                w.WriteStartObject();
-                w.WriteString("type", "redacted_thinking");
-                w.WriteString("data", data);
-                w.WriteEndObject();
-                break;
             case ThinkingPart thinking:
-                w.WriteStartObject();
-                w.WriteString("type", "thinking");
-                w.WriteString("thinking", thinking.Text);
-                w.WriteString("signature", thinking.Signature);
-                w.WriteEndObject();
+                WriteThinking(w, thinking, thinking.Signature);
                 break;
         }
+    }
+
+    /// <summary>A thinking block, or a redacted_thinking block when only the opaque data is known.</summary>
+    private static void WriteThinking(Utf8JsonWriter w, ThinkingPart thinking, string? signature)
+    {
+        w.WriteStartObject();
+        if (thinking.RedactedData is { } data)
+        {
+            w.WriteString("type", "redacted_thinking");
+            w.WriteString("data", data);
+        }
+        else
+        {
+            w.WriteString("type", "thinking");
+            w.WriteString("thinking", thinking.Text);
+            w.WriteString("signature", signature);
+        }
+
+        w.WriteEndObject();
     }
 
     private static void WriteMedia(Utf8JsonWriter w, MediaPart media)
@@ -735,18 +744,9 @@ internal static class AnthropicMessages
                     w.WriteString("text", text.Text);
                     w.WriteEndObject();
                     break;
-                case ThinkingPart { RedactedData: { } data }:
-                    w.WriteStartObject();
-                    w.WriteString("type", "redacted_thinking");
-                    w.WriteString("data", data);
-                    w.WriteEndObject();
-                    break;
                 case ThinkingPart thinking:
-                    w.WriteStartObject();
-                    w.WriteString("type", "thinking");
-                    w.WriteString("thinking", thinking.Text);
-                    w.WriteString("signature", thinking.Signature ?? "");
-                    w.WriteEndObject();
+                    // A response always carries a signature field, empty when the upstream gave none.
+                    WriteThinking(w, thinking, thinking.Signature ?? "");
                     break;
                 case ToolCallPart call:
                     w.WriteStartObject();
