@@ -142,6 +142,10 @@ internal static class TollgateHost
             o.UseUtcTimestamp = true;
         });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // Hosting's per-request diagnostics log only at Information and Debug, yet while its category is enabled at
+        // all, every request gets an Activity and a logging scope (allocations and CPU on the hot path). Tollgate's
+        // own request log is the ledger.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
         // A failed start (a port taken) is reported as one line by Run; the host's own stack trace is noise.

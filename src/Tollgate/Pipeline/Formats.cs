@@ -36,15 +36,15 @@ internal static class Formats
     }
 
     /// <summary>The upstream endpoint for a translated call (Gemini puts the model in the path).</summary>
-    public static string UpstreamUrl(ProviderRuntime provider, WireFormat upstream, string model, bool stream)
+    public static Uri UpstreamUrl(ProviderRuntime provider, WireFormat upstream, string model, bool stream)
     {
         ArgumentNullException.ThrowIfNull(provider);
-        return upstream switch
+        return provider.UpstreamUri(upstream switch
         {
-            WireFormat.OpenAiChat => provider.BaseUrl + "/chat/completions",
-            WireFormat.OpenAiResponses => provider.BaseUrl + "/responses",
-            WireFormat.AnthropicMessages => provider.BaseUrl + "/v1/messages",
-            _ => $"{provider.BaseUrl}/v1beta/models/{Uri.EscapeDataString(model)}:{(stream ? "streamGenerateContent?alt=sse" : "generateContent")}",
-        };
+            WireFormat.OpenAiChat => "/chat/completions",
+            WireFormat.OpenAiResponses => "/responses",
+            WireFormat.AnthropicMessages => "/v1/messages",
+            _ => $"/v1beta/models/{Uri.EscapeDataString(model)}:{(stream ? "streamGenerateContent?alt=sse" : "generateContent")}",
+        });
     }
 }

@@ -116,38 +116,47 @@ internal sealed class GatewayContext
         };
     }
 
+    /// <summary>One writer and buffer per thread, reset for each row: the attempts JSON costs only its string.</summary>
+    [ThreadStatic]
+    private static (System.Buffers.ArrayBufferWriter<byte> Buffer, System.Text.Json.Utf8JsonWriter Writer)? t_attemptsWriter;
+
     private string AttemptsToJson()
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        var (buffer, writer) = t_attemptsWriter ??= NewAttemptsWriter();
+        buffer.ResetWrittenCount();
+        writer.Reset(buffer);
+        writer.WriteStartArray();
+        foreach (var attempt in Attempts)
         {
-            writer.WriteStartArray();
-            foreach (var attempt in Attempts)
+            writer.WriteStartObject();
+            writer.WriteString("deployment", attempt.Deployment);
+            writer.WriteNumber("status", attempt.Status);
+            writer.WriteNumber("latency_ms", Math.Round(attempt.LatencyMs, 3));
+            if (attempt.Skipped)
             {
-                writer.WriteStartObject();
-                writer.WriteString("deployment", attempt.Deployment);
-                writer.WriteNumber("status", attempt.Status);
-                writer.WriteNumber("latency_ms", Math.Round(attempt.LatencyMs, 3));
-                if (attempt.Skipped)
-                {
-                    writer.WriteBoolean("skipped", true);
-                }
-
-                if (attempt.Error is null)
-                {
-                    writer.WriteNull("error");
-                }
-                else
-                {
-                    writer.WriteString("error", attempt.Error);
-                }
-
-                writer.WriteEndObject();
+                writer.WriteBoolean("skipped", true);
             }
 
-            writer.WriteEndArray();
+            if (attempt.Error is null)
+            {
+                writer.WriteNull("error");
+            }
+            else
+            {
+                writer.WriteString("error", attempt.Error);
+            }
+
+            writer.WriteEndObject();
         }
 
+        writer.WriteEndArray();
+        writer.Flush();
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static (System.Buffers.ArrayBufferWriter<byte>, System.Text.Json.Utf8JsonWriter) NewAttemptsWriter()
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        return (buffer, new System.Text.Json.Utf8JsonWriter(buffer));
     }
 }

@@ -165,17 +165,17 @@ internal sealed class GatewayPipeline
             return new GatewayError(GatewayErrorKind.BadRequest, "'model' is required: name one of the model aliases from GET /v1/models.", "model");
         }
 
-        if (operation.Required.HasFlag(RequiredField.Messages) && (peek.Present & RequestPeek.Field.Messages) == 0)
+        if ((operation.Required & RequiredField.Messages) != 0 && (peek.Present & RequestPeek.Field.Messages) == 0)
         {
             return new GatewayError(GatewayErrorKind.BadRequest, "'messages' is required: send an array of messages.", "messages");
         }
 
-        if (operation.Required.HasFlag(RequiredField.Input) && (peek.Present & RequestPeek.Field.Input) == 0)
+        if ((operation.Required & RequiredField.Input) != 0 && (peek.Present & RequestPeek.Field.Input) == 0)
         {
             return new GatewayError(GatewayErrorKind.BadRequest, "'input' is required: send the text (or array of texts) to embed.", "input");
         }
 
-        if (operation.Required.HasFlag(RequiredField.MaxTokens) && peek.MaxTokens is null)
+        if ((operation.Required & RequiredField.MaxTokens) != 0 && peek.MaxTokens is null)
         {
             return new GatewayError(GatewayErrorKind.BadRequest, "'max_tokens' is required: the most tokens the answer may have, a positive integer.", "max_tokens");
         }
@@ -214,7 +214,7 @@ internal sealed class GatewayPipeline
         return null;
     }
 
-    private async Task DispatchAsync(GatewayContext ctx, RouteTable table, PooledBytes body, RequestPeek peek)
+    private async ValueTask DispatchAsync(GatewayContext ctx, RouteTable table, PooledBytes body, RequestPeek peek)
     {
         var http = ctx.Http;
         var operation = ctx.Operation;
@@ -226,10 +226,19 @@ internal sealed class GatewayPipeline
         var classes = DataClassPolicy.Classify(http.Request.Headers, ctx.Key!, body.Span, table);
         ctx.DataClasses = classes.Count == 0 ? null : string.Join(',', classes.Select(c => c.Class));
 
-        foreach (var group in GroupsToTry(table, requested))
+        // Indexed loops, not iterators: no enumerator allocations on the request path.
+        for (var g = -1; g < requested.Fallback.Count; g++)
         {
-            foreach (var deployment in Balancer.Order(group, Random.Shared))
+            var group = g < 0 ? requested : table.Groups.GetValueOrDefault(requested.Fallback[g]);
+            if (group is null)
             {
+                continue;
+            }
+
+            var order = Balancer.Order(group, Random.Shared);
+            for (var d = 0; d < order.Count; d++)
+            {
+                var deployment = order[d];
                 var provider = deployment.Provider;
                 if (provider.DisabledReason is { } disabled)
                 {
@@ -339,19 +348,6 @@ internal sealed class GatewayPipeline
         await http.Response.Body.WriteAsync(json, http.RequestAborted);
     }
 
-    /// <summary>The group itself, then the groups its <c>fallback</c> names, in order.</summary>
-    private static IEnumerable<ModelGroup> GroupsToTry(RouteTable table, ModelGroup requested)
-    {
-        yield return requested;
-        foreach (var name in requested.Fallback)
-        {
-            if (table.Groups.TryGetValue(name, out var fallback))
-            {
-                yield return fallback;
-            }
-        }
-    }
-
     private static string FinalMessage(GatewayContext ctx, GatewayError error)
     {
         var tried = ctx.Attempts.Count == 0
@@ -375,7 +371,7 @@ internal sealed class GatewayPipeline
     }
 
     /// <summary>One try of one deployment. Returns null when it served (or the client went away), else the failure.</summary>
-    private async Task<GatewayError?> AttemptAsync(GatewayContext ctx, ModelGroup group, Deployment deployment, PooledBytes body, RequestPeek peek, bool wantUsage)
+    private async ValueTask<GatewayError?> AttemptAsync(GatewayContext ctx, ModelGroup group, Deployment deployment, PooledBytes body, RequestPeek peek, bool wantUsage)
     {
         var health = deployment.Health;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -420,7 +416,7 @@ internal sealed class GatewayPipeline
     }
 
     /// <summary>One call to one deployment and, when it serves, the relay of its answer.</summary>
-    private async Task<GatewayError?> CallAsync(GatewayContext ctx, ModelGroup group, Deployment deployment, PooledBytes body, RequestPeek peek, bool wantUsage, bool retriedAfterRefresh = false)
+    private async ValueTask<GatewayError?> CallAsync(GatewayContext ctx, ModelGroup group, Deployment deployment, PooledBytes body, RequestPeek peek, bool wantUsage, bool retriedAfterRefresh = false)
     {
         var http = ctx.Http;
         var provider = deployment.Provider;
@@ -429,7 +425,7 @@ internal sealed class GatewayPipeline
         PooledBytes upstreamBody = default;
         byte[]? translatedBody = null;
         var injectedUsage = false;
-        string url;
+        Uri url;
         if (translation is { } plan)
         {
             var translated = Translator.TranslateRequest(body.Span, plan.Client, plan.Upstream, deployment.Model, TranslationOptions.For(peek.Stream, deployment.Model));
@@ -446,7 +442,8 @@ internal sealed class GatewayPipeline
         else
         {
             upstreamBody = BodyRewriter.Rewrite(body.Span, peek, deployment.ModelJson, wantUsage, out injectedUsage);
-            url = provider.BaseUrl + ctx.Operation.UpstreamPath + (ctx.Operation.ForwardQuery ? http.Request.QueryString.Value : null);
+            var query = ctx.Operation.ForwardQuery ? http.Request.QueryString.Value : null;
+            url = provider.UpstreamUri(string.IsNullOrEmpty(query) ? ctx.Operation.UpstreamPath : ctx.Operation.UpstreamPath + query);
         }
 
         using var ownedBody = upstreamBody;
@@ -581,7 +578,7 @@ internal sealed class GatewayPipeline
         }
     }
 
-    private async Task RelayJsonAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, TranslationPlan? translation)
+    private async ValueTask RelayJsonAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, TranslationPlan? translation)
     {
         var http = ctx.Http;
         using var content = await ReadAllAsync(response, activity, int.MaxValue);
@@ -644,14 +641,15 @@ internal sealed class GatewayPipeline
         ctx.Cost = deployment.Provider.IsSubscription ? 0m : notional;
     }
 
-    private static async Task<PooledBytes> ReadAllAsync(HttpResponseMessage response, ActivityTimeout activity, int limit)
+    private static async ValueTask<PooledBytes> ReadAllAsync(HttpResponseMessage response, ActivityTimeout activity, int limit)
     {
         var length = response.Content.Headers.ContentLength;
         var buffer = ArrayPool<byte>.Shared.Rent(length is > 0 and < int.MaxValue ? (int)length.Value : 16 * 1024);
         var filled = 0;
         try
         {
-            await using var stream = await response.Content.ReadAsStreamAsync(activity.Token);
+            // SocketsHttpHandler's content already holds its stream: the synchronous call does no I/O and allocates no task.
+            await using var stream = response.Content.ReadAsStream(activity.Token);
             while (true)
             {
                 if (filled == buffer.Length)
@@ -688,7 +686,8 @@ internal sealed class GatewayPipeline
         string text;
         try
         {
-            using var content = await ReadAllAsync(response, new ActivityTimeout(TimeSpan.FromSeconds(10), cancellationToken), MaxErrorBodyBytes);
+            using var activity = new ActivityTimeout(TimeSpan.FromSeconds(10), cancellationToken);
+            using var content = await ReadAllAsync(response, activity, MaxErrorBodyBytes);
             text = System.Text.Encoding.UTF8.GetString(content.Span);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
@@ -750,7 +749,7 @@ internal sealed class GatewayPipeline
         _ => ex.HttpRequestError.ToString(),
     };
 
-    private static async Task FailAsync(GatewayContext ctx, GatewayError error)
+    private static async ValueTask FailAsync(GatewayContext ctx, GatewayError error)
     {
         ctx.Status = error.Status;
         ctx.ErrorType = error.Code;
@@ -765,7 +764,7 @@ internal sealed class GatewayPipeline
     }
 
     /// <summary>Reads the request body into pooled memory, stopping at <paramref name="limit"/>.</summary>
-    private static async Task<(PooledBytes Body, bool TooLarge)> ReadBodyAsync(HttpContext http, long limit)
+    private static async ValueTask<(PooledBytes Body, bool TooLarge)> ReadBodyAsync(HttpContext http, long limit)
     {
         var declared = http.Request.ContentLength;
         if (declared > limit)
@@ -810,3 +809,4 @@ internal sealed class GatewayPipeline
         }
     }
 }
+

@@ -10,7 +10,9 @@ namespace Tollgate.Providers;
 /// </summary>
 internal sealed class ProviderRuntime : IDisposable
 {
+    private const int MaxCachedUris = 64;
     private readonly string? _secret;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Uri> _uris = new(StringComparer.Ordinal);
 
     public ProviderRuntime(ProviderConfig config, ProviderServices? services = null)
     {
@@ -61,6 +63,27 @@ internal sealed class ProviderRuntime : IDisposable
 
     /// <summary>The base URL without a trailing slash; for openai it includes /v1.</summary>
     public string BaseUrl { get; }
+
+    /// <summary>
+    /// <see cref="BaseUrl"/> plus <paramref name="pathAndQuery"/> as a parsed <see cref="Uri"/>, cached: the same few
+    /// upstream paths are called on every request, and parsing a URI per call costs CPU and allocations. The cache is
+    /// bounded, so arbitrary client query strings cannot grow it.
+    /// </summary>
+    public Uri UpstreamUri(string pathAndQuery)
+    {
+        if (_uris.TryGetValue(pathAndQuery, out var cached))
+        {
+            return cached;
+        }
+
+        var uri = new Uri(BaseUrl + pathAndQuery, UriKind.Absolute);
+        if (_uris.Count < MaxCachedUris)
+        {
+            _uris.TryAdd(pathAndQuery, uri);
+        }
+
+        return uri;
+    }
 
     public string Kind => Config.Kind;
 

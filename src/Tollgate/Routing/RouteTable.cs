@@ -114,7 +114,11 @@ internal sealed class RouteTable : IDisposable
         Groups = groups.ToFrozenDictionary(StringComparer.Ordinal);
         Aliases = [.. Groups.Keys.Order(StringComparer.Ordinal)];
         Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        ScansForDataClasses = Sensitivity.Detectors.Classes.Any(config.DataClasses.ContainsKey);
     }
+
+    /// <summary>True when some detectable data class has a policy, so request bodies must be scanned.</summary>
+    public bool ScansForDataClasses { get; }
 
     /// <summary>When this version of the config was loaded (unix seconds), shown as the models' <c>created</c>.</summary>
     public long Created { get; }

@@ -19,32 +19,34 @@ internal static class DataClassPolicy
         ArgumentNullException.ThrowIfNull(headers);
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(table);
-        var result = new List<(string, string)>();
+        List<(string, string)>? result = null;
         if (headers.TryGetValue(Header, out var declared) && !StringValues.IsNullOrEmpty(declared))
         {
             foreach (var value in declared)
             {
                 foreach (var c in (value ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 {
-                    Add(result, c.ToLowerInvariant(), $"declared in {Header}");
+                    Add(ref result, c.ToLowerInvariant(), $"declared in {Header}");
                 }
             }
         }
 
-        foreach (var c in key.Record.DataClasses)
+        // Plain loops and a list made only when a class is found: nothing is allocated for a request without classes.
+        var defaults = key.Record.DataClasses;
+        for (var i = 0; i < defaults.Count; i++)
         {
-            Add(result, c, "the key's default data class");
+            Add(ref result, defaults[i], "the key's default data class");
         }
 
-        if (Detectors.Classes.Any(table.Config.DataClasses.ContainsKey))
+        if (table.ScansForDataClasses)
         {
             foreach (var finding in Detectors.ScanJson(body))
             {
-                Add(result, finding.DataClass, $"detected: {finding.Kind}");
+                Add(ref result, finding.DataClass, $"detected: {finding.Kind}");
             }
         }
 
-        return result;
+        return result is null ? [] : result;
     }
 
     /// <summary>The first class whose policy does not allow <paramref name="provider"/>, or null when all allow it.</summary>
@@ -52,8 +54,9 @@ internal static class DataClassPolicy
     {
         ArgumentNullException.ThrowIfNull(table);
         ArgumentNullException.ThrowIfNull(classes);
-        foreach (var (c, _) in classes)
+        for (var i = 0; i < classes.Count; i++)
         {
+            var c = classes[i].Class;
             if (table.Config.DataClasses.TryGetValue(c, out var policy) && !policy.AllowProviders.Contains(provider, StringComparer.Ordinal))
             {
                 return c;
@@ -63,11 +66,17 @@ internal static class DataClassPolicy
         return null;
     }
 
-    private static void Add(List<(string, string)> result, string dataClass, string reason)
+    private static void Add(ref List<(string, string)>? result, string dataClass, string reason)
     {
-        if (!result.Exists(r => r.Item1 == dataClass))
+        result ??= [];
+        foreach (var (known, _) in result)
         {
-            result.Add((dataClass, reason));
+            if (known == dataClass)
+            {
+                return;
+            }
         }
+
+        result.Add((dataClass, reason));
     }
 }

@@ -62,7 +62,7 @@ internal sealed class GatewayMetrics : IDisposable
         ArgumentNullException.ThrowIfNull(ctx);
         var tier = ctx.Key?.Record.Tier ?? "none";
         var group = ctx.Group?.Name ?? ctx.ModelRequested ?? "unknown";
-        var tags = new TagList { { "tier", tier }, { "model_group", group }, { "status", ctx.Status } };
+        var tags = new TagList { { "tier", tier }, { "model_group", group }, { "status", BoxedStatus(ctx.Status) } };
         _requests.Add(1, tags);
         _duration.Record(ctx.ElapsedMs / 1000.0, new TagList { { "model_group", group } });
         if (ctx.Key is { } key)
@@ -91,9 +91,14 @@ internal sealed class GatewayMetrics : IDisposable
         _attempts.Add(1, new TagList { { "deployment", deployment } });
         if (failed)
         {
-            _failures.Add(1, new TagList { { "deployment", deployment }, { "status", status } });
+            _failures.Add(1, new TagList { { "deployment", deployment }, { "status", BoxedStatus(status) } });
         }
     }
+
+    /// <summary>HTTP statuses boxed once, so a tag value costs no allocation per request.</summary>
+    private static readonly object[] Statuses = Enumerable.Range(0, 600).Select(static s => (object)s).ToArray();
+
+    private static object BoxedStatus(int status) => (uint)status < (uint)Statuses.Length ? Statuses[status] : status;
 
     private void CountQuota(string key)
     {
