@@ -136,6 +136,24 @@ public sealed class OpenAiErrorTests(GatewayStack stack)
     }
 
     [Fact]
+    public async Task Upstream_that_goes_silent_is_502_after_the_activity_timeout_not_a_hang()
+    {
+        using var deadline = Deadline.After(30);
+        var key = await stack.MintKeyAsync("err-upstream-silent", deadline.Token);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        // aimock holds this answer back for 8 s; the provider's activity_timeout is 1 s.
+        var answer = await stack.Http.CallAsync("/v1/chat/completions", key.Secret, RawCall.Chat("err-upstream-silent", RawCall.FailurePrompt), deadline.Token);
+
+        clock.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(6), "the gateway gives up after its activity timeout, not when the upstream finally answers");
+        var message = answer.ShouldBeOpenAiError(HttpStatusCode.BadGateway);
+        message.ShouldContain("no response within 1s");
+        message.ShouldContain("mock-impatient/err-upstream-silent", Case.Sensitive, "the message names the deployment tried");
+        var row = await stack.WaitForLedgerRowAsync(key.Id, answer.Header("x-tollgate-request-id").ShouldNotBeNull(), deadline.Token);
+        row.GetProperty("status").GetInt32().ShouldBe(502);
+    }
+
+    [Fact]
     public async Task Upstream_429_at_the_last_deployment_is_429_with_retry_after()
     {
         using var deadline = Deadline.After(30);

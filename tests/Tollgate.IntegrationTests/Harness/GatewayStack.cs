@@ -129,6 +129,7 @@ public sealed partial class GatewayStack : IAsyncLifetime
           mock: { kind: openai, base_url: "{{aimock}}", auth: { type: api_key, key: env:MOCK_UPSTREAM_KEY } }
           mock-wrongkey: { kind: openai, base_url: "{{aimock}}", auth: { type: api_key, key: env:MOCK_WRONG_KEY } }
           dead: { kind: openai, base_url: "http://127.0.0.1:{{closedPort}}/v1", auth: { type: api_key, key: env:MOCK_UPSTREAM_KEY } }
+          mock-impatient: { kind: openai, base_url: "{{aimock}}", activity_timeout: 1s, auth: { type: api_key, key: env:MOCK_UPSTREAM_KEY } }
         models:
           gpt-4o-mini: { family: gpt, deployments: [ { provider: mock, model: gpt-4o-mini, price: { input: {{ChatInputPrice}}, output: {{ChatOutputPrice}} } } ] }
           gpt-4o: { family: gpt, deployments: [ { provider: mock, model: gpt-4o, price: { input: 2.5, output: 10 } } ] }
@@ -138,6 +139,7 @@ public sealed partial class GatewayStack : IAsyncLifetime
           err-bad-credential: { family: gpt, deployments: [ { provider: mock-wrongkey, model: gpt-4o-mini, price: { input: 1, output: 1 } } ] }
           err-mid-stream: { family: gpt, deployments: [ { provider: mock, model: err-mid-stream, price: { input: 1, output: 1 } } ] }
           err-mid-stream-responses: { family: gpt, deployments: [ { provider: mock, model: err-mid-stream-responses, price: { input: 1, output: 1 } } ] }
+          err-upstream-silent: { family: gpt, deployments: [ { provider: mock-impatient, model: err-upstream-silent, price: { input: 1, output: 1 } } ] }
           fallback-connect: { family: gpt, deployments: [ { provider: dead, model: gpt-4o-mini, price: { input: 1, output: 1 } }, { provider: mock, model: gpt-4o-mini, price: { input: 1, output: 1 } } ] }
           fallback-5xx: { family: gpt, deployments: [ { provider: mock, model: err-fallback-500, price: { input: 1, output: 1 } }, { provider: mock, model: gpt-4o-mini, price: { input: 1, output: 1 } } ] }
           leak-upstream-500: { family: gpt, deployments: [ { provider: mock, model: leak-upstream-500, price: { input: 1, output: 1 } } ] }
