@@ -34,8 +34,14 @@ internal readonly record struct SpooledRow(LedgerRecord Row, SpoolPosition End);
 /// </summary>
 /// <remarks>
 /// <para>Layout: <c>ledger-000000000001.spool</c>, <c>…02</c>, … in <c>ledger.spool_path</c>, plus a
-/// <c>spool.lock</c> that one process holds while it owns the folder. Each row is a frame:
-/// 4 bytes little-endian payload length, 4 bytes CRC-32 of the payload, then the row as UTF-8 JSON.</para>
+/// <c>spool.lock</c> that one process holds while it owns the folder. Each row is a frame: 4 bytes little-endian
+/// payload length, 4 bytes checksum of the payload, then the payload, whose first byte names its format:</para>
+/// <list type="bullet">
+/// <item><c>0x02</c> (written now): the row in <see cref="LedgerRowCodec"/>'s binary encoding; the checksum is CRC-32C.</item>
+/// <item><c>{</c> (format 1, written by earlier versions): the row as UTF-8 JSON; the checksum is CRC-32 (IEEE).</item>
+/// </list>
+/// <para>Both are read, frame by frame, so segments an older version left behind replay after an upgrade. An older
+/// version cannot read format 2: drain the spool (a graceful stop with the store up) before downgrading.</para>
 /// <para>A process always starts a fresh segment, so it never appends after another run's torn tail.
 /// Reading stops at the first frame that is short, oversized or fails its checksum: that is the torn
 /// tail of a crash (or damage), and the rest of that segment is skipped.</para>
@@ -47,6 +53,10 @@ internal sealed class LedgerSpool : IDisposable
 {
     public const long DefaultSegmentBytes = 4 * 1024 * 1024;
     private const int HeaderBytes = 8;
+    /// <summary>First payload byte of a format-2 frame: a <see cref="LedgerRowCodec"/> row, CRC-32C.</summary>
+    private const byte FormatBinary = 2;
+    /// <summary>First payload byte of a format-1 frame (Tollgate before format 2): the row as JSON, CRC-32 (IEEE).</summary>
+    private const byte FormatJson = (byte)'{';
     private const int MaxFrameBytes = 16 * 1024 * 1024;
     private const string Prefix = "ledger-";
     private const string Suffix = ".spool";
@@ -57,9 +67,7 @@ internal sealed class LedgerSpool : IDisposable
     private readonly FileStream _lockFile;
     /// <summary>Every segment on disk, oldest first, with its size in bytes.</summary>
     private readonly SortedDictionary<long, long> _segments = [];
-    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
-    private readonly ArrayBufferWriter<byte> _payload = new(4 * 1024);
-    private readonly Utf8JsonWriter _json = new(Stream.Null);
+    private readonly SpoolBuffer _buffer = new(64 * 1024);
     private FileStream _active;
     private long _activeSegment;
     private SpoolPosition _acked;
@@ -364,7 +372,6 @@ internal sealed class LedgerSpool : IDisposable
                 File.Delete(SegmentPath(_activeSegment));
             }
 
-            _json.Dispose();
             _lockFile.Dispose();
         }
     }
@@ -385,31 +392,55 @@ internal sealed class LedgerSpool : IDisposable
         }
     }
 
-    /// <summary>Serialises one frame into the buffer; returns its size.</summary>
+    /// <summary>Encodes one frame (format 2) into the buffer; returns its size.</summary>
     private int Frame(LedgerRecord row)
     {
-        _payload.Clear();
-        _json.Reset(_payload);
-        JsonSerializer.Serialize(_json, row, SpoolJsonContext.Default.LedgerRecord);
-        _json.Flush();
-        var payload = _payload.WrittenSpan;
-        var header = _buffer.GetSpan(HeaderBytes);
-        BinaryPrimitives.WriteInt32LittleEndian(header, payload.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], Crc32.Compute(payload));
-        _buffer.Advance(HeaderBytes);
-        _buffer.Write(payload);
-        return HeaderBytes + payload.Length;
+        var start = _buffer.Length;
+        _buffer.Skip(HeaderBytes);
+        _buffer.Byte(FormatBinary);
+        LedgerRowCodec.Write(_buffer, row);
+        var frame = _buffer.Since(start);
+        var payload = frame[HeaderBytes..];
+        BinaryPrimitives.WriteInt32LittleEndian(frame, payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame[4..], Crc32C.Compute(payload));
+        return frame.Length;
+    }
+
+    /// <summary>
+    /// Checks one frame's payload against its checksum, by the format its first byte names. False: a torn or
+    /// damaged frame (or one of a format this version does not know), after which nothing in the segment is trusted.
+    /// </summary>
+    private static bool Intact(ReadOnlySpan<byte> payload, uint crc) => payload[0] switch
+    {
+        FormatBinary => Crc32C.Compute(payload) == crc,
+        FormatJson => Crc32.Compute(payload) == crc,
+        _ => false,
+    };
+
+    /// <summary>The row in an intact frame; null when it does not decode (it is skipped, and reading goes on).</summary>
+    private static LedgerRecord? Decode(ReadOnlySpan<byte> payload)
+    {
+        try
+        {
+            return payload[0] == FormatBinary
+                ? LedgerRowCodec.Read(payload[1..])
+                : JsonSerializer.Deserialize(payload, SpoolJsonContext.Default.LedgerRecord);
+        }
+        catch (Exception ex) when (ex is FormatException or JsonException)
+        {
+            return null;
+        }
     }
 
     private void WriteBuffer()
     {
-        if (_buffer.WrittenCount == 0)
+        if (_buffer.Length == 0)
         {
             return;
         }
 
-        _active.Write(_buffer.WrittenSpan);
-        _segments[_activeSegment] += _buffer.WrittenCount;
+        _active.Write(_buffer.Written);
+        _segments[_activeSegment] += _buffer.Length;
         _buffer.Clear();
     }
 
@@ -480,7 +511,7 @@ internal sealed class LedgerSpool : IDisposable
                     }
 
                     stream.ReadExactly(payload.AsSpan(0, length));
-                    if (Crc32.Compute(payload.AsSpan(0, length)) != crc)
+                    if (!Intact(payload.AsSpan(0, length), crc))
                     {
                         return (rows, closed ? end : offset);
                     }
@@ -492,16 +523,7 @@ internal sealed class LedgerSpool : IDisposable
                         continue;
                     }
 
-                    LedgerRecord? row;
-                    try
-                    {
-                        row = JsonSerializer.Deserialize(payload.AsSpan(0, length), SpoolJsonContext.Default.LedgerRecord);
-                    }
-                    catch (JsonException)
-                    {
-                        row = null;
-                    }
-
+                    var row = Decode(payload.AsSpan(0, length));
                     if (row is not null)
                     {
                         rows.Add(new SpooledRow(row, new SpoolPosition(segment, offset)));
@@ -524,37 +546,3 @@ internal sealed class LedgerSpool : IDisposable
 /// <summary>Reflection-free JSON for spooled rows.</summary>
 [JsonSerializable(typeof(LedgerRecord))]
 internal sealed partial class SpoolJsonContext : JsonSerializerContext;
-
-/// <summary>CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), to spot torn or damaged spool frames.</summary>
-internal static class Crc32
-{
-    private static readonly uint[] Table = BuildTable();
-
-    public static uint Compute(ReadOnlySpan<byte> data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data)
-        {
-            crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        }
-
-        return ~crc;
-    }
-
-    private static uint[] BuildTable()
-    {
-        var table = new uint[256];
-        for (var n = 0u; n < 256; n++)
-        {
-            var c = n;
-            for (var k = 0; k < 8; k++)
-            {
-                c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            }
-
-            table[n] = c;
-        }
-
-        return table;
-    }
-}

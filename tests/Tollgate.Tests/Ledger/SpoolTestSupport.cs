@@ -106,5 +106,39 @@ internal static class Rows
         ModelRequested = "gpt-4o-mini",
     };
 
+    /// <summary>A row with every field set (the values the format-1 fixture in LedgerSpoolTests uses too).</summary>
+    public static LedgerRecord Full(string requestId) => new()
+    {
+        RequestId = requestId,
+        Time = Epoch,
+        KeyId = "key_1",
+        KeyAlias = "knowledge-os",
+        Workspace = "research",
+        Tier = "pro",
+        Endpoint = "anthropic.messages",
+        ModelRequested = "sonnet",
+        ModelGroup = "claude-sonnet",
+        AttemptsJson = "[{\"deployment\":\"anthropic/claude-sonnet-4\",\"status\":529,\"latency_ms\":12.5,\"error\":\"overloaded\"}]",
+        Deployment = "bedrock/claude-sonnet-4",
+        Provider = "bedrock",
+        Fallback = "anthropic/claude-sonnet-4 -> bedrock/claude-sonnet-4",
+        Status = 200,
+        ErrorType = "none",
+        InputTokens = 123_456_789_012,
+        OutputTokens = 2,
+        CacheReadTokens = 3,
+        CacheWriteTokens = 4,
+        ReasoningTokens = 5,
+        Cost = 0.10m,
+        NotionalCost = 1.23456789m,
+        Currency = "AUD",
+        LatencyMs = 1234.5678,
+        TtftMs = 0.1 + 0.2,
+        Streamed = true,
+        UserAgent = "claude-cli/2.0 (external, cli)",
+        SessionId = "sess-1",
+        DataClasses = "public,internal",
+    };
+
     public static List<LedgerRecord> Range(int from, int count) => [.. Enumerable.Range(from, count).Select(Row)];
 }
