@@ -368,6 +368,28 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task Money_keeps_its_exact_value_and_scale_at_the_edges_of_decimal()
+    {
+        var t = NewWindow();
+        var key = NewId("k");
+        decimal[] values =
+        [
+            0m, 0.0000m, 0.10m, 1m, 1.000m, -42.5m, 9999.9999m, 10000m, 100000000m, 0.0001m, 0.00001m, 0.000123456m,
+            123456789.987654321m, 12345678.123456789012m, 0.0000000000000000000000000001m, -0.0000000000000000000000000001m,
+            7.9228162514264337593543950335m, decimal.MaxValue, decimal.MinValue, 1844674407370955161.6m, 18446744073709551616m,
+        ];
+        var rows = values.Select((v, i) => Row(NewId("r"), t.AddMilliseconds(i), key, cost: v, notional: -v)).ToList();
+
+        await Store.WriteLedgerAsync(rows, Ct).WaitAsync(Timeout, Ct);
+
+        var read = (await Store.QueryRequestsAsync(new RequestQuery(KeyId: key, Limit: 100), Ct).WaitAsync(Timeout, Ct)).Reverse().ToList();
+        read.Select(r => Text(r.Cost)).ShouldBe(values.Select(Text));
+        read.Select(r => r.NotionalCost).ShouldBe(values.Select(v => -v));
+
+        static string Text(decimal value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public async Task Sum_key_spend_counts_from_inclusive_to_exclusive_for_that_key_only()
     {
         var t = NewWindow();
