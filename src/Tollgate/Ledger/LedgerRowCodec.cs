@@ -17,8 +17,7 @@ internal static class LedgerRowCodec
     public static void Write(SpoolBuffer buffer, LedgerRecord row)
     {
         buffer.String(row.RequestId);
-        buffer.Int64(row.Time.UtcTicks);
-        buffer.Int16((short)row.Time.TotalOffsetMinutes);
+        buffer.Time(row.Time);
         buffer.String(row.KeyId);
         buffer.String(row.KeyAlias);
         buffer.String(row.Workspace);
@@ -61,23 +60,10 @@ internal static class LedgerRowCodec
     public static LedgerRecord Read(ReadOnlySpan<byte> payload)
     {
         var r = new SpoolReader(payload);
-        var requestId = r.RequiredString();
-        var ticks = r.Int64();
-        var offset = r.Int16();
-        DateTimeOffset time;
-        try
-        {
-            time = new DateTimeOffset(ticks, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(offset));
-        }
-        catch (ArgumentException ex)
-        {
-            throw new FormatException("A spooled time is out of range.", ex);
-        }
-
         var row = new LedgerRecord
         {
-            RequestId = requestId,
-            Time = time,
+            RequestId = r.RequiredString(),
+            Time = r.Time(),
             KeyId = r.String(),
             KeyAlias = r.String(),
             Workspace = r.String(),

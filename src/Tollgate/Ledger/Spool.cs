@@ -2,8 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Serialization;
-using Tollgate.Storage;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Tollgate.Ledger;
 
@@ -24,21 +23,46 @@ internal readonly record struct SpoolPosition(long Segment, long Offset) : IComp
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Segment}:{Offset}");
 }
 
-/// <summary>A ledger row read back from the spool, with the position just after it.</summary>
-internal readonly record struct SpooledRow(LedgerRecord Row, SpoolPosition End);
+/// <summary>A row read back from a spool, with the position just after it.</summary>
+internal readonly record struct SpooledRow<T>(T Row, SpoolPosition End);
+
+/// <summary>How one kind of row is stored in a <see cref="Spool{T}"/>: its file names and its encoding.</summary>
+internal interface ISpoolCodec<T>
+    where T : class
+{
+    /// <summary>Segment file prefix, e.g. <c>ledger-</c>; segments are <c>{prefix}000000000001.spool</c>, ….</summary>
+    string Prefix { get; }
+
+    /// <summary>The lock file one process holds while it owns this spool.</summary>
+    string LockFile { get; }
+
+    /// <summary>What the rows are, for messages ("ledger", "audit").</summary>
+    string Name { get; }
+
+    /// <summary>Writes a row's format-2 body (after the format byte).</summary>
+    void Write(SpoolBuffer buffer, T row);
+
+    /// <summary>Reads a format-2 body; throws <see cref="FormatException"/> when it is not one whole row.</summary>
+    T Read(ReadOnlySpan<byte> body);
+
+    /// <summary>Format-1 rows (JSON): only spools that earlier versions wrote have them; null otherwise.</summary>
+    JsonTypeInfo<T>? Json { get; }
+}
 
 /// <summary>
-/// The ledger's append-only local log: every row is written here before the store sees it, and a segment
+/// An append-only local log (the ledger's, the audit trail's): every row is written here before the store sees it, and a segment
 /// is deleted only once the store has acknowledged every row in it. A process that dies leaves its
 /// segments behind, and the next start reads them back (<see cref="Start"/>).
 /// </summary>
 /// <remarks>
-/// <para>Layout: <c>ledger-000000000001.spool</c>, <c>…02</c>, … in <c>ledger.spool_path</c>, plus a
-/// <c>spool.lock</c> that one process holds while it owns the folder. Each row is a frame: 4 bytes little-endian
+/// <para>Layout: <c>ledger-000000000001.spool</c>, <c>…02</c>, … in <c>ledger.spool_path</c> (the prefix is the
+/// codec's; audit segments are <c>audit-…</c> beside them), plus a lock file (<c>spool.lock</c> for the ledger) that
+/// one process holds while it owns the spool. Each row is a frame: 4 bytes little-endian
 /// payload length, 4 bytes checksum of the payload, then the payload, whose first byte names its format:</para>
 /// <list type="bullet">
-/// <item><c>0x02</c> (written now): the row in <see cref="LedgerRowCodec"/>'s binary encoding; the checksum is CRC-32C.</item>
-/// <item><c>{</c> (format 1, written by earlier versions): the row as UTF-8 JSON; the checksum is CRC-32 (IEEE).</item>
+/// <item><c>0x02</c> (written now): the row in the codec's binary encoding (<see cref="LedgerRowCodec"/> for the
+/// ledger); the checksum is CRC-32C.</item>
+/// <item><c>{</c> (format 1, written by earlier versions, ledger only): the row as UTF-8 JSON; the checksum is CRC-32 (IEEE).</item>
 /// </list>
 /// <para>Both are read, frame by frame, so segments an older version left behind replay after an upgrade. An older
 /// version cannot read format 2: drain the spool (a graceful stop with the store up) before downgrading.</para>
@@ -49,19 +73,20 @@ internal readonly record struct SpooledRow(LedgerRecord Row, SpoolPosition End);
 /// <see cref="Sync"/> makes them survive a power cut, and the writer calls it once per flush interval.</para>
 /// Thread-safe: one appender and one reader may work at once.
 /// </remarks>
-internal sealed class LedgerSpool : IDisposable
+internal sealed class Spool<T> : IDisposable
+    where T : class
 {
     public const long DefaultSegmentBytes = 4 * 1024 * 1024;
     private const int HeaderBytes = 8;
-    /// <summary>First payload byte of a format-2 frame: a <see cref="LedgerRowCodec"/> row, CRC-32C.</summary>
+    /// <summary>First payload byte of a format-2 frame: the codec's binary row, CRC-32C.</summary>
     private const byte FormatBinary = 2;
     /// <summary>First payload byte of a format-1 frame (Tollgate before format 2): the row as JSON, CRC-32 (IEEE).</summary>
     private const byte FormatJson = (byte)'{';
     private const int MaxFrameBytes = 16 * 1024 * 1024;
-    private const string Prefix = "ledger-";
     private const string Suffix = ".spool";
 
     private readonly Lock _gate = new();
+    private readonly ISpoolCodec<T> _codec;
     private readonly string _directory;
     private readonly long _segmentBytes;
     private readonly FileStream _lockFile;
@@ -74,15 +99,16 @@ internal sealed class LedgerSpool : IDisposable
     private long _pendingRows;
     private bool _disposed;
 
-    private LedgerSpool(string directory, long segmentBytes, FileStream lockFile)
+    private Spool(ISpoolCodec<T> codec, string directory, long segmentBytes, FileStream lockFile)
     {
+        _codec = codec;
         _directory = directory;
         _segmentBytes = segmentBytes;
         _lockFile = lockFile;
-        foreach (var path in Directory.EnumerateFiles(directory, Prefix + "*" + Suffix))
+        foreach (var path in Directory.EnumerateFiles(directory, codec.Prefix + "*" + Suffix))
         {
             var name = Path.GetFileName(path);
-            if (long.TryParse(name.AsSpan(Prefix.Length, name.Length - Prefix.Length - Suffix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var segment))
+            if (long.TryParse(name.AsSpan(codec.Prefix.Length, name.Length - codec.Prefix.Length - Suffix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var segment))
             {
                 _segments[segment] = new FileInfo(path).Length;
             }
@@ -163,8 +189,9 @@ internal sealed class LedgerSpool : IDisposable
     /// Opens (creating) the spool folder and takes its lock. Throws <see cref="IOException"/> with a
     /// clear message when another process holds it: two replicas must not share one spool.
     /// </summary>
-    public static LedgerSpool Open(string directory, long segmentBytes = DefaultSegmentBytes)
+    public static Spool<T> Open(ISpoolCodec<T> codec, string directory, long segmentBytes = DefaultSegmentBytes)
     {
+        ArgumentNullException.ThrowIfNull(codec);
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         ArgumentOutOfRangeException.ThrowIfLessThan(segmentBytes, 1);
         directory = Path.GetFullPath(directory);
@@ -172,17 +199,17 @@ internal sealed class LedgerSpool : IDisposable
         FileStream lockFile;
         try
         {
-            lockFile = new FileStream(Path.Combine(directory, "spool.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            lockFile = new FileStream(Path.Combine(directory, codec.LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         }
         catch (IOException ex)
         {
             throw new IOException(
-                $"the ledger spool {directory} is in use by another Tollgate process; give each replica its own ledger.spool_path ({ex.Message})", ex);
+                $"the {codec.Name} spool {directory} is in use by another Tollgate process; give each replica its own ledger.spool_path ({ex.Message})", ex);
         }
 
         try
         {
-            return new LedgerSpool(directory, segmentBytes, lockFile);
+            return new Spool<T>(codec, directory, segmentBytes, lockFile);
         }
         catch
         {
@@ -195,7 +222,7 @@ internal sealed class LedgerSpool : IDisposable
     /// Appends rows and hands them to the OS (no fsync: see <see cref="Sync"/>). Returns, for each row,
     /// the position just after it. Rolls to a new segment when the current one is full.
     /// </summary>
-    public SpoolPosition[] Append(IReadOnlyList<LedgerRecord> rows)
+    public SpoolPosition[] Append(IReadOnlyList<T> rows)
     {
         ArgumentNullException.ThrowIfNull(rows);
         var ends = new SpoolPosition[rows.Count];
@@ -241,10 +268,10 @@ internal sealed class LedgerSpool : IDisposable
     /// <c>Next</c> is where the following read starts; it moves past exhausted (and torn) segments even when
     /// no row is returned.
     /// </summary>
-    public (List<SpooledRow> Rows, SpoolPosition Next) Read(SpoolPosition from, int maxRows)
+    public (List<SpooledRow<T>> Rows, SpoolPosition Next) Read(SpoolPosition from, int maxRows)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
-        var rows = new List<SpooledRow>();
+        var rows = new List<SpooledRow<T>>();
         var position = from;
         while (rows.Count < maxRows)
         {
@@ -393,12 +420,12 @@ internal sealed class LedgerSpool : IDisposable
     }
 
     /// <summary>Encodes one frame (format 2) into the buffer; returns its size.</summary>
-    private int Frame(LedgerRecord row)
+    private int Frame(T row)
     {
         var start = _buffer.Length;
         _buffer.Skip(HeaderBytes);
         _buffer.Byte(FormatBinary);
-        LedgerRowCodec.Write(_buffer, row);
+        _codec.Write(_buffer, row);
         var frame = _buffer.Since(start);
         var payload = frame[HeaderBytes..];
         BinaryPrimitives.WriteInt32LittleEndian(frame, payload.Length);
@@ -410,21 +437,21 @@ internal sealed class LedgerSpool : IDisposable
     /// Checks one frame's payload against its checksum, by the format its first byte names. False: a torn or
     /// damaged frame (or one of a format this version does not know), after which nothing in the segment is trusted.
     /// </summary>
-    private static bool Intact(ReadOnlySpan<byte> payload, uint crc) => payload[0] switch
+    private bool Intact(ReadOnlySpan<byte> payload, uint crc) => payload[0] switch
     {
         FormatBinary => Crc32C.Compute(payload) == crc,
-        FormatJson => Crc32.Compute(payload) == crc,
+        FormatJson when _codec.Json is not null => Crc32.Compute(payload) == crc,
         _ => false,
     };
 
     /// <summary>The row in an intact frame; null when it does not decode (it is skipped, and reading goes on).</summary>
-    private static LedgerRecord? Decode(ReadOnlySpan<byte> payload)
+    private T? Decode(ReadOnlySpan<byte> payload)
     {
         try
         {
             return payload[0] == FormatBinary
-                ? LedgerRowCodec.Read(payload[1..])
-                : JsonSerializer.Deserialize(payload, SpoolJsonContext.Default.LedgerRecord);
+                ? _codec.Read(payload[1..])
+                : JsonSerializer.Deserialize(payload, _codec.Json!);
         }
         catch (Exception ex) when (ex is FormatException or JsonException)
         {
@@ -462,12 +489,12 @@ internal sealed class LedgerSpool : IDisposable
     }
 
     private string SegmentPath(long segment) =>
-        Path.Combine(_directory, Prefix + segment.ToString("D12", CultureInfo.InvariantCulture) + Suffix);
+        Path.Combine(_directory, _codec.Prefix + segment.ToString("D12", CultureInfo.InvariantCulture) + Suffix);
 
     /// <summary>Reads frames of one segment from <paramref name="offset"/> up to <paramref name="limit"/> bytes; stops at a torn frame.</summary>
-    private (List<SpooledRow> Rows, long Next) Scan(long segment, long offset, long limit, int maxRows, bool materialise)
+    private (List<SpooledRow<T>> Rows, long Next) Scan(long segment, long offset, long limit, int maxRows, bool materialise)
     {
-        var rows = new List<SpooledRow>();
+        var rows = new List<SpooledRow<T>>();
         FileStream stream;
         try
         {
@@ -526,7 +553,7 @@ internal sealed class LedgerSpool : IDisposable
                     var row = Decode(payload.AsSpan(0, length));
                     if (row is not null)
                     {
-                        rows.Add(new SpooledRow(row, new SpoolPosition(segment, offset)));
+                        rows.Add(new SpooledRow<T>(row, new SpoolPosition(segment, offset)));
                     }
                 }
             }
@@ -542,7 +569,3 @@ internal sealed class LedgerSpool : IDisposable
         return (rows, offset);
     }
 }
-
-/// <summary>Reflection-free JSON for spooled rows.</summary>
-[JsonSerializable(typeof(LedgerRecord))]
-internal sealed partial class SpoolJsonContext : JsonSerializerContext;

@@ -52,6 +52,13 @@ internal sealed class SpoolBuffer
 
     public void Double(double value) => Int64(BitConverter.DoubleToInt64Bits(value));
 
+    /// <summary>UTC ticks, then the offset in minutes: the instant and the offset it was taken in.</summary>
+    public void Time(DateTimeOffset value)
+    {
+        Int64(value.UtcTicks);
+        Int16((short)value.TotalOffsetMinutes);
+    }
+
     /// <summary>The decimal's four parts as they are (so its scale survives: 0.10 stays 0.10).</summary>
     public void Decimal(decimal value)
     {
@@ -158,6 +165,20 @@ internal ref struct SpoolReader(ReadOnlySpan<byte> data)
     }
 
     public double Double() => BitConverter.Int64BitsToDouble(Int64());
+
+    public DateTimeOffset Time()
+    {
+        var ticks = Int64();
+        var offset = Int16();
+        try
+        {
+            return new DateTimeOffset(ticks, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(offset));
+        }
+        catch (ArgumentException ex)
+        {
+            throw new FormatException("A spooled time is out of range.", ex);
+        }
+    }
 
     public decimal Decimal()
     {

@@ -1,41 +1,41 @@
 using System.Collections.Concurrent;
 using Tollgate.Storage;
-using Tollgate.Telemetry;
 
 namespace Tollgate.Ledger;
 
 /// <summary>
-/// Takes ledger rows off the request path and gets every one of them into the store.
+/// Takes rows (ledger rows, audit records) off the request path and gets every one of them into the store.
 /// </summary>
 /// <remarks>
 /// <para><see cref="Enqueue"/> only adds to a list in memory. Every <c>ledger.flush_ms</c> a flush loop
-/// appends what came in to the <see cref="LedgerSpool"/> (one write and one fsync per interval) and then
+/// appends what came in to the <see cref="Spool{T}"/> (one write and one fsync per interval) and then
 /// hands the rows to a bounded in-memory queue. A second loop writes that queue to the store in batches
 /// and acknowledges each batch to the spool, which deletes segments once all their rows are stored.</para>
 /// <para>When the queue is full (a long store outage) the flush loop stops handing rows over: they stay
 /// in the spool only, and the writer reads them back from disk, in order, once it has caught up. Rows an
 /// earlier run left in the spool (a crash, or a shutdown that could not reach the store) are read back the
-/// same way at start. The store skips request ids it has already, so a replay never double counts.</para>
+/// same way at start. The store skips ids it has already (request id, audit id), so a replay never double counts.</para>
 /// <para>So a store outage loses nothing, a graceful shutdown drains (within the host's shutdown timeout,
 /// keeping the rest in the spool), and <c>kill -9</c> loses at most the rows of the last flush interval.</para>
 /// </remarks>
-internal sealed class LedgerWriter : BackgroundService
+internal abstract class SpooledWriter<T> : BackgroundService
+    where T : class
 {
-    private const int MaxBatch = 1000;
-    private readonly IStore _store;
-    private readonly ILogger<LedgerWriter> _logger;
+    private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly StoreHealth? _health;
     private readonly TimeSpan _flushInterval;
     private readonly int _capacity;
-    private readonly LedgerSpool _spool;
+    private readonly int _maxBatch;
+    private readonly Spool<T> _spool;
+    private readonly string _name;
 
     private readonly Lock _pendingGate = new();
-    private List<LedgerRecord> _pending = [];
+    private List<T> _pending = [];
 
     /// <summary>Serialises spool appends with the writer's switch back from disk to memory.</summary>
     private readonly Lock _handoffGate = new();
-    private readonly ConcurrentQueue<SpooledRow> _memory = new();
+    private readonly ConcurrentQueue<SpooledRow<T>> _memory = new();
     private int _memoryCount;
     /// <summary>True while rows exist that are in the spool but not in <see cref="_memory"/>: the writer reads them from disk.</summary>
     private bool _diskMode;
@@ -49,29 +49,41 @@ internal sealed class LedgerWriter : BackgroundService
     private long _failedBatches;
     private long _spoolFailures;
 
-    public LedgerWriter(IStore store, Configuration.LedgerConfig config, TimeProvider time, ILogger<LedgerWriter> logger, StoreHealth? health = null)
-        : this(store, config, time, logger, health, LedgerSpool.DefaultSegmentBytes)
+    /// <param name="spool">Opened by the caller; this writer owns and disposes it.</param>
+    /// <param name="name">What the rows are, for logs ("Ledger", "Audit").</param>
+    /// <param name="flushInterval">How often new rows are spooled (<c>ledger.flush_ms</c>).</param>
+    /// <param name="capacity">Rows the in-memory queue holds before the writer reads from the spool instead.</param>
+    /// <param name="maxBatch">Rows per store write.</param>
+    /// <param name="time">The flush timer's and the retry backoff's clock.</param>
+    /// <param name="logger">Where the durability events go.</param>
+    /// <param name="health">Told of every store write's outcome; null when these writes should not move readiness.</param>
+    protected SpooledWriter(Spool<T> spool, string name, TimeSpan flushInterval, int capacity, int maxBatch, TimeProvider time, ILogger logger, StoreHealth? health)
     {
-    }
-
-    internal LedgerWriter(IStore store, Configuration.LedgerConfig config, TimeProvider time, ILogger<LedgerWriter> logger, StoreHealth? health, long segmentBytes)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        _store = store;
+        ArgumentNullException.ThrowIfNull(spool);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
+        _spool = spool;
+        _name = name;
         _time = time;
         _logger = logger;
         _health = health;
-        _flushInterval = TimeSpan.FromMilliseconds(config.FlushMs);
-        _capacity = config.QueueCapacity;
-        _spool = LedgerSpool.Open(config.SpoolPath, segmentBytes);
+        _flushInterval = flushInterval;
+        _capacity = capacity;
+        _maxBatch = maxBatch;
         _cursor = _spool.Start;
         // Segments from an earlier run come first: read them back before anything this run queues.
         _diskMode = _spool.Start < _spool.End;
         if (_spool.ReplayRows > 0)
         {
-            LedgerLog.SpoolReplay(_logger, _spool.ReplayRows, _spool.DirectoryPath);
+            LedgerLog.SpoolReplay(_logger, _name, _spool.ReplayRows, _spool.DirectoryPath);
         }
     }
+
+    /// <summary>Writes one batch to the store; throws when the store did not take it.</summary>
+    protected abstract Task WriteAsync(IReadOnlyList<T> rows, CancellationToken cancellationToken);
+
+    protected abstract void LogWriteFailed(int count, int attempt, string errorType, string error);
+
+    protected abstract void LogRecovered(int count);
 
     /// <summary>Rows accepted and not yet written to the store: not yet spooled, or spooled and unacknowledged.</summary>
     public int QueueDepth => (int)Math.Min(int.MaxValue, Unspooled + _spool.PendingRows);
@@ -106,7 +118,7 @@ internal sealed class LedgerWriter : BackgroundService
     public bool SpoolFailing => Interlocked.Read(ref _spoolFailures) > 0;
 
     /// <summary>Accepts a row without waiting and without I/O; the flush loop spools it within one flush interval.</summary>
-    public void Enqueue(LedgerRecord record)
+    public void Enqueue(T record)
     {
         ArgumentNullException.ThrowIfNull(record);
         lock (_pendingGate)
@@ -120,7 +132,7 @@ internal sealed class LedgerWriter : BackgroundService
     {
         lock (_handoffGate)
         {
-            List<LedgerRecord> rows;
+            List<T> rows;
             lock (_pendingGate)
             {
                 if (_pending.Count == 0)
@@ -129,7 +141,7 @@ internal sealed class LedgerWriter : BackgroundService
                 }
 
                 rows = _pending;
-                _pending = new List<LedgerRecord>(Math.Min(rows.Count, 4096));
+                _pending = new List<T>(Math.Min(rows.Count, 4096));
             }
 
             SpoolPosition[] ends;
@@ -150,7 +162,7 @@ internal sealed class LedgerWriter : BackgroundService
 
                 if (Interlocked.Increment(ref _spoolFailures) == 1)
                 {
-                    LedgerLog.SpoolAppendFailed(_logger, _spool.DirectoryPath, ex.GetType().Name, ex.Message);
+                    LedgerLog.SpoolAppendFailed(_logger, _name, _spool.DirectoryPath, ex.GetType().Name, ex.Message);
                 }
 
                 return;
@@ -160,7 +172,7 @@ internal sealed class LedgerWriter : BackgroundService
             {
                 for (var i = 0; i < rows.Count; i++)
                 {
-                    _memory.Enqueue(new SpooledRow(rows[i], ends[i]));
+                    _memory.Enqueue(new SpooledRow<T>(rows[i], ends[i]));
                 }
 
                 Interlocked.Add(ref _memoryCount, rows.Count);
@@ -169,7 +181,7 @@ internal sealed class LedgerWriter : BackgroundService
             {
                 // The queue is full: these rows and all after them stay in the spool only until the writer catches up.
                 _diskMode = true;
-                LedgerLog.QueueFull(_logger, _capacity);
+                LedgerLog.QueueFull(_logger, _name, _capacity);
             }
         }
 
@@ -244,13 +256,13 @@ internal sealed class LedgerWriter : BackgroundService
                     Flush();
                     if (_memory.IsEmpty && !Volatile.Read(ref _diskMode) && Unspooled == 0)
                     {
-                        LedgerLog.Drained(_logger);
+                        LedgerLog.Drained(_logger, _name);
                         return;
                     }
 
                     if (_shutdownDeadline.IsCancellationRequested || SpoolFailing)
                     {
-                        LedgerLog.LeftInSpool(_logger, _spool.PendingRows, _spool.DirectoryPath);
+                        LedgerLog.LeftInSpool(_logger, _name, _spool.PendingRows, _spool.DirectoryPath);
                         return;
                     }
 
@@ -271,7 +283,7 @@ internal sealed class LedgerWriter : BackgroundService
 
             if (!await WriteWithRetryAsync(batch, stoppingToken))
             {
-                LedgerLog.LeftInSpool(_logger, _spool.PendingRows, _spool.DirectoryPath);
+                LedgerLog.LeftInSpool(_logger, _name, _spool.PendingRows, _spool.DirectoryPath);
                 return;
             }
 
@@ -281,10 +293,10 @@ internal sealed class LedgerWriter : BackgroundService
     }
 
     /// <summary>The next rows after <see cref="_cursor"/>: from memory, else (in disk mode) from the spool.</summary>
-    private List<SpooledRow> TakeBatch()
+    private List<SpooledRow<T>> TakeBatch()
     {
-        var batch = new List<SpooledRow>(Math.Clamp(Volatile.Read(ref _memoryCount), 1, MaxBatch));
-        while (batch.Count < MaxBatch && _memory.TryDequeue(out var row))
+        var batch = new List<SpooledRow<T>>(Math.Clamp(Volatile.Read(ref _memoryCount), 1, _maxBatch));
+        while (batch.Count < _maxBatch && _memory.TryDequeue(out var row))
         {
             batch.Add(row);
         }
@@ -300,7 +312,7 @@ internal sealed class LedgerWriter : BackgroundService
             return batch;
         }
 
-        var (rows, next) = _spool.Read(_cursor, MaxBatch);
+        var (rows, next) = _spool.Read(_cursor, _maxBatch);
         if (rows.Count > 0)
         {
             return rows;
@@ -326,9 +338,9 @@ internal sealed class LedgerWriter : BackgroundService
     }
 
     /// <summary>Writes one batch, retrying with backoff while the store is down. False only when shutdown gave up on it.</summary>
-    private async Task<bool> WriteWithRetryAsync(List<SpooledRow> batch, CancellationToken stoppingToken)
+    private async Task<bool> WriteWithRetryAsync(List<SpooledRow<T>> batch, CancellationToken stoppingToken)
     {
-        var rows = new LedgerRecord[batch.Count];
+        var rows = new T[batch.Count];
         for (var i = 0; i < rows.Length; i++)
         {
             rows[i] = batch[i].Row;
@@ -339,11 +351,11 @@ internal sealed class LedgerWriter : BackgroundService
         {
             try
             {
-                await _store.WriteLedgerAsync(rows, CancellationToken.None);
+                await WriteAsync(rows, CancellationToken.None);
                 Interlocked.Add(ref _written, rows.Length);
                 if (StoreFailing)
                 {
-                    Log.LedgerStoreRecovered(_logger, rows.Length);
+                    LogRecovered(rows.Length);
                 }
 
                 StoreFailing = false;
@@ -357,7 +369,7 @@ internal sealed class LedgerWriter : BackgroundService
                 Interlocked.Increment(ref _failedBatches);
                 if (attempt == 1 || attempt % 20 == 0)
                 {
-                    Log.LedgerWriteFailed(_logger, rows.Length, attempt, ex.GetType().Name, ex.Message);
+                    LogWriteFailed(rows.Length, attempt, ex.GetType().Name, ex.Message);
                 }
 
                 if (_shutdownDeadline.IsCancellationRequested)

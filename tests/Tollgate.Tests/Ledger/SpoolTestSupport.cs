@@ -10,7 +10,7 @@ internal sealed class TempDir : IDisposable
 
     public string Path { get; }
 
-    public string[] Segments() => [.. Directory.GetFiles(Path, "ledger-*.spool").Order(StringComparer.Ordinal)];
+    public string[] Segments(string prefix = "ledger-") => [.. Directory.GetFiles(Path, prefix + "*.spool").Order(StringComparer.Ordinal)];
 
     public void Dispose()
     {
@@ -25,8 +25,8 @@ internal sealed class TempDir : IDisposable
 }
 
 /// <summary>
-/// The ledger half of a store: rows by request id (a duplicate id is skipped, as the real stores do),
-/// and a switch that makes writes fail like an unreachable database.
+/// The ledger and audit half of a store: rows by request id and audit records by id (a duplicate id is
+/// skipped, as the real stores do), and a switch that makes writes fail like an unreachable database.
 /// </summary>
 internal sealed class FakeLedgerStore : IStore
 {
@@ -43,6 +43,18 @@ internal sealed class FakeLedgerStore : IStore
     public IReadOnlyList<string> Order => [.. _order];
 
     public int Count => _rows.Count;
+
+    private readonly ConcurrentDictionary<string, AuditRecord> _audit = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<string> _auditOrder = new();
+
+    public int AuditAttempts;
+
+    public int AuditCount => _audit.Count;
+
+    /// <summary>Audit ids in the order they were first written.</summary>
+    public IReadOnlyList<string> AuditOrder => [.. _auditOrder];
+
+    public AuditRecord Audit(string id) => _audit[id];
 
     public string Dialect => "fake";
 
@@ -77,7 +89,24 @@ internal sealed class FakeLedgerStore : IStore
 
     public Task<IReadOnlyList<VirtualKeyRecord>> ListKeysAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
 
-    public Task WriteAuditAsync(IReadOnlyList<AuditRecord> rows, CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task WriteAuditAsync(IReadOnlyList<AuditRecord> rows, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref AuditAttempts);
+        if (Down)
+        {
+            throw new IOException("the fake store is down");
+        }
+
+        foreach (var row in rows)
+        {
+            if (_audit.TryAdd(row.Id, row))
+            {
+                _auditOrder.Enqueue(row.Id);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
 
     public Task<IReadOnlyList<LedgerRecord>> QueryRequestsAsync(RequestQuery query, CancellationToken cancellationToken) => throw new NotSupportedException();
 
@@ -141,4 +170,17 @@ internal static class Rows
     };
 
     public static List<LedgerRecord> Range(int from, int count) => [.. Enumerable.Range(from, count).Select(Row)];
+
+    /// <summary>A per-request audit record as <c>audit.bodies: full</c> makes it, with a body of some size.</summary>
+    public static AuditRecord Audit(int i) => new()
+    {
+        Id = $"aud_req_{i:D6}",
+        Time = Epoch.AddMilliseconds(i),
+        Actor = "key_test",
+        Action = "request",
+        Target = $"req_{i:D6}",
+        DetailsJson = $"{{\"endpoint\":\"openai.chat\",\"status\":200,\"request_body\":\"{new string('p', 200 + (i % 50))} ✓\",\"response_body\":null}}",
+    };
+
+    public static List<AuditRecord> Audits(int from, int count) => [.. Enumerable.Range(from, count).Select(Audit)];
 }
