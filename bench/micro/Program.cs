@@ -11,8 +11,8 @@ using Tollgate.Storage.Sqlite;
 // CPU per ledger row on the off-request path: spool append, store batch write (SQLite, and PostgreSQL when
 // TOLLGATE_TEST_PG names a server). Process CPU time (all threads: the work, plus GC and the JIT) divided by
 // rows, median of several rounds after a warm-up. Usage: dotnet run -c Release --project bench/micro [-- case ...]
-// Cases: spool, read, sqlite, postgres, crc. Knob: BENCH_ROUNDS (default 7).
-var cases = args.Length > 0 ? args.ToHashSet(StringComparer.OrdinalIgnoreCase) : ["spool", "read", "sqlite", "postgres", "crc"];
+// Cases: spool, read, sqlite, postgres, writer, crc. Knob: BENCH_ROUNDS (default 7).
+var cases = args.Length > 0 ? args.ToHashSet(StringComparer.OrdinalIgnoreCase) : ["spool", "read", "sqlite", "postgres", "writer", "crc"];
 var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_ROUNDS"), CultureInfo.InvariantCulture, out var r) ? r : 7;
 Console.WriteLine($"# {RuntimeInfo()}; rounds {rounds}");
 Console.WriteLine($"{"case",-34} {"µs CPU/row",11} {"µs wall/row",12} {"alloc B/row",12} {"of it kernel",11}");
@@ -68,6 +68,41 @@ try
             Npgsql.NpgsqlConnection.ClearAllPools();
             await Postgres.ExecAsync(pg, $"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
         }
+    }
+
+    if (cases.Contains("writer"))
+    {
+        // The whole off-request path as the gateway runs it: Enqueue, the flush loop (spool append + fsync every
+        // 200 ms) and the write loop (batches of 1000 into SQLite). 4000 rows a flush is 20k requests/s.
+        await using var store = new SqliteStore(Path.Combine(tmp, "writer.db"));
+        await store.MigrateAsync(CancellationToken.None);
+        var config = new Tollgate.Configuration.LedgerConfig { FlushMs = 200, SpoolPath = Path.Combine(tmp, "writer-spool") };
+        using var writer = new LedgerWriter(store, config, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<LedgerWriter>.Instance);
+        await writer.StartAsync(CancellationToken.None);
+        const int PerFlush = 4000;
+        const int Iterations = 4;
+        var made = 0;
+        List<List<LedgerRecord>> batches = [];
+        var next = 0;
+        Bench.Run("ledger path: writer+spool+sqlite", PerFlush, Iterations, rounds, () =>
+        {
+            var target = writer.Written + PerFlush;
+            foreach (var row in batches[next++])
+            {
+                writer.Enqueue(row);
+            }
+
+            while (writer.Written < target)
+            {
+                Thread.Sleep(2);
+            }
+        }, () =>
+        {
+            batches = [.. Enumerable.Range(0, Iterations).Select(i => Realistic.Rows(1_000_000_000 + made + (i * PerFlush), PerFlush))];
+            made += Iterations * PerFlush;
+            next = 0;
+        });
+        await writer.StopAsync(CancellationToken.None);
     }
 
     if (cases.Contains("crc"))
