@@ -189,7 +189,9 @@ internal static class TollgateHost
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService<KeyRefresher>();
         services.AddSingleton<GatewayPipeline>();
-        services.AddSingleton<AuditWriter>();
+        // Audit records are spooled beside the ledger (audit-*.spool in ledger.spool_path) and drained the same way.
+        services.AddSingleton(sp => new AuditWriter(sp.GetRequiredService<IStore>(), config.Ledger, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<AuditWriter>>()));
         services.AddHostedService(sp => sp.GetRequiredService<AuditWriter>());
         services.AddSingleton(limiter);
         services.AddSingleton<LimitsGate>();
@@ -200,8 +202,9 @@ internal static class TollgateHost
         services.AddSingleton(new MasterKey(masterKey ?? KeySecrets.NewSecret()));
 
         var app = builder.Build();
-        // Opens (and locks) the ledger spool now, so a spool another process holds stops start-up with one clear line.
+        // Opens (and locks) the ledger and audit spools now, so a spool another process holds stops start-up with one clear line.
         _ = app.Services.GetRequiredService<LedgerWriter>();
+        _ = app.Services.GetRequiredService<AuditWriter>();
         var keys = app.Services.GetRequiredService<KeyCache>();
         keys.Load(store.ListKeysAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult());
 

@@ -1,79 +1,51 @@
-using System.Threading.Channels;
+using Tollgate.Configuration;
 using Tollgate.Storage;
 
 namespace Tollgate.Ledger;
 
 /// <summary>
-/// Writes per-request audit records (the redacted prompt and response of <c>audit.bodies: full</c>) off the
-/// request path: a bounded queue drained in batches. Unlike the ledger these rows are not spooled; when the
-/// queue is full a record is dropped and counted, so a slow store never holds a request back.
+/// Writes per-request audit records (the redacted prompt and response of <c>audit.bodies: full</c>) off the request
+/// path, as durably as ledger rows (SPEC §6): a <see cref="SpooledWriter{T}"/> over the audit spool beside the
+/// ledger's, flushed every <c>ledger.flush_ms</c>, written with <see cref="IStore.WriteAuditAsync"/> in batches of up
+/// to 500, replayed at start and drained at shutdown. The store skips audit ids it has, so a replay is harmless.
 /// </summary>
-internal sealed partial class AuditWriter(IStore store, TimeProvider time, ILogger<AuditWriter> logger) : BackgroundService
+/// <remarks>
+/// Admin actions do not come this way: they are written to the store inside the admin request itself, which fails
+/// when the store does.
+/// </remarks>
+internal sealed class AuditWriter : SpooledWriter<AuditRecord>
 {
+    /// <summary>Records held in memory between spool and store; beyond it they are read back from the spool.
+    /// Smaller than the ledger's: an audit record carries whole (truncated) bodies.</summary>
     private const int Capacity = 10_000;
     private const int MaxBatch = 500;
-    private readonly Channel<AuditRecord> _channel = Channel.CreateBounded<AuditRecord>(new BoundedChannelOptions(Capacity)
+    private readonly IStore _store;
+    private readonly ILogger<AuditWriter> _logger;
+
+    public AuditWriter(IStore store, LedgerConfig config, TimeProvider time, ILogger<AuditWriter> logger)
+        : this(store, config, time, logger, AuditSpool.DefaultSegmentBytes)
     {
-        SingleReader = true,
-        FullMode = BoundedChannelFullMode.DropWrite,
-    });
-
-    private long _dropped;
-
-    public long Dropped => Interlocked.Read(ref _dropped);
-
-    public void Enqueue(AuditRecord record)
-    {
-        if (!_channel.Writer.TryWrite(record))
-        {
-            Interlocked.Increment(ref _dropped);
-        }
     }
 
-    public override Task StopAsync(CancellationToken cancellationToken)
+    internal AuditWriter(IStore store, LedgerConfig config, TimeProvider time, ILogger<AuditWriter> logger, long segmentBytes, int capacity = Capacity)
+        : base(AuditSpool.Open(Checked(config).SpoolPath, segmentBytes), "Audit", TimeSpan.FromMilliseconds(config.FlushMs),
+            capacity, MaxBatch, time, logger, health: null)
     {
-        _channel.Writer.TryComplete();
-        return base.StopAsync(cancellationToken);
+        _store = store;
+        _logger = logger;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task WriteAsync(IReadOnlyList<AuditRecord> rows, CancellationToken cancellationToken) =>
+        _store.WriteAuditAsync(rows, cancellationToken);
+
+    protected override void LogWriteFailed(int count, int attempt, string errorType, string error) =>
+        LedgerLog.AuditWriteFailed(_logger, count, attempt, errorType, error);
+
+    protected override void LogRecovered(int count) => LedgerLog.AuditStoreRecovered(_logger, count);
+
+    private static LedgerConfig Checked(LedgerConfig config)
     {
-        var batch = new List<AuditRecord>(MaxBatch);
-        var reader = _channel.Reader;
-        while (await reader.WaitToReadAsync(CancellationToken.None))
-        {
-            while (batch.Count < MaxBatch && reader.TryRead(out var record))
-            {
-                batch.Add(record);
-            }
-
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    await store.WriteAuditAsync(batch, CancellationToken.None);
-                    break;
-                }
-                catch (Exception ex) when (attempt < 5)
-                {
-                    LogRetry(logger, batch.Count, attempt, ex.GetType().Name);
-                    await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt), time, CancellationToken.None);
-                }
-                catch (Exception ex)
-                {
-                    LogDropped(logger, batch.Count, ex.GetType().Name);
-                    Interlocked.Add(ref _dropped, batch.Count);
-                    break;
-                }
-            }
-
-            batch.Clear();
-        }
+        ArgumentNullException.ThrowIfNull(config);
+        return config;
     }
-
-    [LoggerMessage(6001, LogLevel.Warning, "Audit write of {Count} records failed (attempt {Attempt}): {ErrorType}")]
-    private static partial void LogRetry(ILogger logger, int count, int attempt, string errorType);
-
-    [LoggerMessage(6002, LogLevel.Error, "Audit gave up on {Count} request records after repeated store failures ({ErrorType})")]
-    private static partial void LogDropped(ILogger logger, int count, string errorType);
 }

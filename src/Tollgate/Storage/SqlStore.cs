@@ -20,7 +20,8 @@ internal abstract class SqlStore : IStore
     private const long MsPerHour = 3_600_000;
     private const long MsPerDay = 86_400_000;
 
-    protected const string LedgerColumns =
+    /// <summary>The ledger's columns in the order every dialect writes and reads them.</summary>
+    internal const string LedgerColumns =
         "request_id, time_ms, key_id, key_alias, workspace, tier, endpoint, model_requested, model_group, " +
         "attempts_json, deployment, provider, fallback, status, error_type, input_tokens, output_tokens, " +
         "cache_read_tokens, cache_write_tokens, reasoning_tokens, cost, notional_cost, currency, latency_ms, " +

@@ -10,7 +10,7 @@ internal sealed class TempDir : IDisposable
 
     public string Path { get; }
 
-    public string[] Segments() => [.. Directory.GetFiles(Path, "ledger-*.spool").Order(StringComparer.Ordinal)];
+    public string[] Segments(string prefix = "ledger-") => [.. Directory.GetFiles(Path, prefix + "*.spool").Order(StringComparer.Ordinal)];
 
     public void Dispose()
     {
@@ -25,8 +25,8 @@ internal sealed class TempDir : IDisposable
 }
 
 /// <summary>
-/// The ledger half of a store: rows by request id (a duplicate id is skipped, as the real stores do),
-/// and a switch that makes writes fail like an unreachable database.
+/// The ledger and audit half of a store: rows by request id and audit records by id (a duplicate id is
+/// skipped, as the real stores do), and a switch that makes writes fail like an unreachable database.
 /// </summary>
 internal sealed class FakeLedgerStore : IStore
 {
@@ -43,6 +43,18 @@ internal sealed class FakeLedgerStore : IStore
     public IReadOnlyList<string> Order => [.. _order];
 
     public int Count => _rows.Count;
+
+    private readonly ConcurrentDictionary<string, AuditRecord> _audit = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<string> _auditOrder = new();
+
+    public int AuditAttempts;
+
+    public int AuditCount => _audit.Count;
+
+    /// <summary>Audit ids in the order they were first written.</summary>
+    public IReadOnlyList<string> AuditOrder => [.. _auditOrder];
+
+    public AuditRecord Audit(string id) => _audit[id];
 
     public string Dialect => "fake";
 
@@ -77,7 +89,24 @@ internal sealed class FakeLedgerStore : IStore
 
     public Task<IReadOnlyList<VirtualKeyRecord>> ListKeysAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
 
-    public Task WriteAuditAsync(IReadOnlyList<AuditRecord> rows, CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task WriteAuditAsync(IReadOnlyList<AuditRecord> rows, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref AuditAttempts);
+        if (Down)
+        {
+            throw new IOException("the fake store is down");
+        }
+
+        foreach (var row in rows)
+        {
+            if (_audit.TryAdd(row.Id, row))
+            {
+                _auditOrder.Enqueue(row.Id);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
 
     public Task<IReadOnlyList<LedgerRecord>> QueryRequestsAsync(RequestQuery query, CancellationToken cancellationToken) => throw new NotSupportedException();
 
@@ -106,5 +135,52 @@ internal static class Rows
         ModelRequested = "gpt-4o-mini",
     };
 
+    /// <summary>A row with every field set (the values the format-1 fixture in LedgerSpoolTests uses too).</summary>
+    public static LedgerRecord Full(string requestId) => new()
+    {
+        RequestId = requestId,
+        Time = Epoch,
+        KeyId = "key_1",
+        KeyAlias = "knowledge-os",
+        Workspace = "research",
+        Tier = "pro",
+        Endpoint = "anthropic.messages",
+        ModelRequested = "sonnet",
+        ModelGroup = "claude-sonnet",
+        AttemptsJson = "[{\"deployment\":\"anthropic/claude-sonnet-4\",\"status\":529,\"latency_ms\":12.5,\"error\":\"overloaded\"}]",
+        Deployment = "bedrock/claude-sonnet-4",
+        Provider = "bedrock",
+        Fallback = "anthropic/claude-sonnet-4 -> bedrock/claude-sonnet-4",
+        Status = 200,
+        ErrorType = "none",
+        InputTokens = 123_456_789_012,
+        OutputTokens = 2,
+        CacheReadTokens = 3,
+        CacheWriteTokens = 4,
+        ReasoningTokens = 5,
+        Cost = 0.10m,
+        NotionalCost = 1.23456789m,
+        Currency = "AUD",
+        LatencyMs = 1234.5678,
+        TtftMs = 0.1 + 0.2,
+        Streamed = true,
+        UserAgent = "claude-cli/2.0 (external, cli)",
+        SessionId = "sess-1",
+        DataClasses = "public,internal",
+    };
+
     public static List<LedgerRecord> Range(int from, int count) => [.. Enumerable.Range(from, count).Select(Row)];
+
+    /// <summary>A per-request audit record as <c>audit.bodies: full</c> makes it, with a body of some size.</summary>
+    public static AuditRecord Audit(int i) => new()
+    {
+        Id = $"aud_req_{i:D6}",
+        Time = Epoch.AddMilliseconds(i),
+        Actor = "key_test",
+        Action = "request",
+        Target = $"req_{i:D6}",
+        DetailsJson = $"{{\"endpoint\":\"openai.chat\",\"status\":200,\"request_body\":\"{new string('p', 200 + (i % 50))} ✓\",\"response_body\":null}}",
+    };
+
+    public static List<AuditRecord> Audits(int from, int count) => [.. Enumerable.Range(from, count).Select(Audit)];
 }

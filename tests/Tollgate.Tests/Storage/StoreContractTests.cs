@@ -234,6 +234,74 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task Consecutive_rows_keep_their_own_values_as_columns_change_between_null_empty_and_text()
+    {
+        // Rows in a batch share most values, and the batch writers may reuse what the previous row sent: every
+        // change between a value, another value, the empty string and NULL must still land in its own row.
+        var t = NewWindow();
+        var key = NewId("k");
+        var longText = string.Concat(Enumerable.Repeat("[{\"deployment\":\"é/模型\"}]", 400));
+        string?[] texts = ["a", "a", null, "", "", "b", null, null, "a", "café ✓ 日本", longText, longText, ""];
+        double?[] ttfts = [null, 0.5, 0.5, null, 0, 0, 1e-3, null, null, 12.25, 12.25, null, 3];
+        decimal[] costs = [0.10m, 0.1m, 0.1m, 0m, 0.10m, 0.100m, 1m, 1m, 0.000001m, 0m, 5m, 5m, 0.1m];
+        var rows = texts.Select((text, i) => FullLedger(NewId("r"), t.AddMilliseconds(i), key) with
+        {
+            KeyAlias = text,
+            Fallback = text,
+            UserAgent = i % 3 == 0 ? text : "same agent",
+            AttemptsJson = text,
+            InputTokens = i / 2,
+            Status = i % 2 == 0 ? 200 : 429,
+            Streamed = i % 4 < 2,
+            TtftMs = ttfts[i],
+            Cost = costs[i],
+            NotionalCost = costs[^(i + 1)],
+        }).ToList();
+
+        await Store.WriteLedgerAsync(rows, Ct).WaitAsync(Timeout, Ct);
+
+        var read = (await Store.QueryRequestsAsync(new RequestQuery(KeyId: key), Ct).WaitAsync(Timeout, Ct)).Reverse().ToList();
+        read.Count.ShouldBe(rows.Count);
+        for (var i = 0; i < rows.Count; i++)
+        {
+            read[i].ShouldBe(rows[i], $"row {i}");
+            // Equal decimals may differ in scale (0.1 and 0.10): each row keeps its own.
+            read[i].Cost.ToString(System.Globalization.CultureInfo.InvariantCulture).ShouldBe(rows[i].Cost.ToString(System.Globalization.CultureInfo.InvariantCulture), $"row {i}");
+        }
+    }
+
+    [Fact]
+    public async Task A_duplicate_inside_one_batch_is_skipped_and_the_rows_after_it_are_stored_whole()
+    {
+        var t = NewWindow();
+        var key = NewId("k");
+        var first = FullLedger(NewId("r"), t.AddMilliseconds(1), key);
+        var duplicate = first with { Cost = 99m, KeyAlias = null, TtftMs = null, Time = t.AddMilliseconds(2) };
+        var after = FullLedger(NewId("r"), t.AddMilliseconds(3), key) with { KeyAlias = null, SessionId = "other" };
+
+        await Store.WriteLedgerAsync([first, duplicate, after, after], Ct).WaitAsync(Timeout, Ct);
+
+        var read = await Store.QueryRequestsAsync(new RequestQuery(KeyId: key), Ct).WaitAsync(Timeout, Ct);
+        read.ShouldBe([after, first]);
+    }
+
+    [Fact]
+    public async Task A_batch_that_fails_stores_none_of_its_rows_and_the_store_keeps_working()
+    {
+        var t = NewWindow();
+        var key = NewId("k");
+        var good = Enumerable.Range(0, 3).Select(i => FullLedger(NewId("r"), t.AddMilliseconds(i), key)).ToList();
+        // A NULL request id breaks a NOT NULL constraint: only a duplicate id may be skipped, this must fail the batch.
+        var broken = good[1] with { RequestId = null! };
+
+        await Should.ThrowAsync<DbException>(() => Store.WriteLedgerAsync([good[0], broken, good[2]], Ct).WaitAsync(Timeout, Ct));
+
+        (await Store.QueryRequestsAsync(new RequestQuery(KeyId: key), Ct).WaitAsync(Timeout, Ct)).ShouldBeEmpty("the batch is one transaction");
+        await Store.WriteLedgerAsync(good, Ct).WaitAsync(Timeout, Ct);
+        (await Store.QueryRequestsAsync(new RequestQuery(KeyId: key), Ct).WaitAsync(Timeout, Ct)).Count.ShouldBe(3);
+    }
+
+    [Fact]
     public async Task Query_requests_is_newest_first_with_key_since_and_limit_filters()
     {
         var t = NewWindow();
@@ -297,6 +365,28 @@ public abstract class StoreContractTests
         var spend = await Store.QuerySpendAsync(new SpendQuery("key", KeyId: key), Ct).WaitAsync(Timeout, Ct);
         spend.Single().Cost.ShouldBe(12345678.246912789012m);
         spend.Single().NotionalCost.ShouldBe(100.000000000000000001m);
+    }
+
+    [Fact]
+    public async Task Money_keeps_its_exact_value_and_scale_at_the_edges_of_decimal()
+    {
+        var t = NewWindow();
+        var key = NewId("k");
+        decimal[] values =
+        [
+            0m, 0.0000m, 0.10m, 1m, 1.000m, -42.5m, 9999.9999m, 10000m, 100000000m, 0.0001m, 0.00001m, 0.000123456m,
+            123456789.987654321m, 12345678.123456789012m, 0.0000000000000000000000000001m, -0.0000000000000000000000000001m,
+            7.9228162514264337593543950335m, decimal.MaxValue, decimal.MinValue, 1844674407370955161.6m, 18446744073709551616m,
+        ];
+        var rows = values.Select((v, i) => Row(NewId("r"), t.AddMilliseconds(i), key, cost: v, notional: -v)).ToList();
+
+        await Store.WriteLedgerAsync(rows, Ct).WaitAsync(Timeout, Ct);
+
+        var read = (await Store.QueryRequestsAsync(new RequestQuery(KeyId: key, Limit: 100), Ct).WaitAsync(Timeout, Ct)).Reverse().ToList();
+        read.Select(r => Text(r.Cost)).ShouldBe(values.Select(Text));
+        read.Select(r => r.NotionalCost).ShouldBe(values.Select(v => -v));
+
+        static string Text(decimal value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Fact]

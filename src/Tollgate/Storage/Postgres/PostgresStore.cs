@@ -1,12 +1,11 @@
 using System.Data.Common;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Tollgate.Storage.Postgres;
 
 /// <summary>
 /// The PostgreSQL store, over one <see cref="NpgsqlDataSource"/> (its pool serves concurrent callers).
-/// Ledger batches go in with binary COPY into a temporary staging table, then one
+/// Ledger batches go in with binary COPY (encoded by <see cref="PostgresLedgerCopy"/>) into a temporary staging table, then one
 /// <c>INSERT … SELECT … ON CONFLICT (request_id) DO NOTHING</c>, so a replayed batch is harmless.
 /// </summary>
 internal sealed class PostgresStore : SqlStore
@@ -62,52 +61,40 @@ internal sealed class PostgresStore : SqlStore
             "CREATE TEMP TABLE IF NOT EXISTS ledger_staging (LIKE ledger INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
             cancellationToken);
 
-        await using (var import = await connection.BeginBinaryImportAsync(
-            $"COPY ledger_staging ({LedgerColumns}) FROM STDIN (FORMAT BINARY)", cancellationToken))
+        // Rows are encoded by PostgresLedgerCopy and streamed in chunks; a failure before the end cancels the COPY
+        // (CopyFail), so the server never takes a half-written stream for a whole one.
+        await using (var copy = await connection.BeginRawBinaryCopyAsync(PostgresLedgerCopy.Command, cancellationToken))
         {
-            foreach (var row in rows)
+            using var encoder = new PostgresLedgerCopy();
+            try
             {
-                await import.StartRowAsync(cancellationToken);
-                await import.WriteAsync(row.RequestId, NpgsqlDbType.Text, cancellationToken);
-                await import.WriteAsync(row.Time.ToUnixTimeMilliseconds(), NpgsqlDbType.Bigint, cancellationToken);
-                await WriteTextAsync(import, row.KeyId, cancellationToken);
-                await WriteTextAsync(import, row.KeyAlias, cancellationToken);
-                await WriteTextAsync(import, row.Workspace, cancellationToken);
-                await WriteTextAsync(import, row.Tier, cancellationToken);
-                await WriteTextAsync(import, row.Endpoint, cancellationToken);
-                await WriteTextAsync(import, row.ModelRequested, cancellationToken);
-                await WriteTextAsync(import, row.ModelGroup, cancellationToken);
-                await WriteTextAsync(import, row.AttemptsJson, cancellationToken);
-                await WriteTextAsync(import, row.Deployment, cancellationToken);
-                await WriteTextAsync(import, row.Provider, cancellationToken);
-                await WriteTextAsync(import, row.Fallback, cancellationToken);
-                await import.WriteAsync(row.Status, NpgsqlDbType.Integer, cancellationToken);
-                await WriteTextAsync(import, row.ErrorType, cancellationToken);
-                await import.WriteAsync(row.InputTokens, NpgsqlDbType.Bigint, cancellationToken);
-                await import.WriteAsync(row.OutputTokens, NpgsqlDbType.Bigint, cancellationToken);
-                await import.WriteAsync(row.CacheReadTokens, NpgsqlDbType.Bigint, cancellationToken);
-                await import.WriteAsync(row.CacheWriteTokens, NpgsqlDbType.Bigint, cancellationToken);
-                await import.WriteAsync(row.ReasoningTokens, NpgsqlDbType.Bigint, cancellationToken);
-                await import.WriteAsync(row.Cost, NpgsqlDbType.Numeric, cancellationToken);
-                await import.WriteAsync(row.NotionalCost, NpgsqlDbType.Numeric, cancellationToken);
-                await WriteTextAsync(import, row.Currency, cancellationToken);
-                await import.WriteAsync(row.LatencyMs, NpgsqlDbType.Double, cancellationToken);
-                if (row.TtftMs is { } ttft)
+                encoder.Header();
+                for (var i = 0; i < rows.Count; i++)
                 {
-                    await import.WriteAsync(ttft, NpgsqlDbType.Double, cancellationToken);
-                }
-                else
-                {
-                    await import.WriteNullAsync(cancellationToken);
+                    encoder.Row(rows[i]);
+                    if (encoder.Length >= PostgresLedgerCopy.FlushBytes)
+                    {
+                        await copy.WriteAsync(encoder.Written, cancellationToken);
+                        encoder.Clear();
+                    }
                 }
 
-                await import.WriteAsync(row.Streamed, NpgsqlDbType.Boolean, cancellationToken);
-                await WriteTextAsync(import, row.UserAgent, cancellationToken);
-                await WriteTextAsync(import, row.SessionId, cancellationToken);
-                await WriteTextAsync(import, row.DataClasses, cancellationToken);
+                encoder.Trailer();
+                await copy.WriteAsync(encoder.Written, cancellationToken);
             }
+            catch
+            {
+                try
+                {
+                    await copy.CancelAsync();
+                }
+                catch (Exception)
+                {
+                    // The connection is likely gone too; the first failure is the one worth reporting.
+                }
 
-            await import.CompleteAsync(cancellationToken);
+                throw;
+            }
         }
 
         // Inserting in request-id order makes two batches that overlap (a replay racing the original) take
@@ -120,7 +107,4 @@ internal sealed class PostgresStore : SqlStore
     }
 
     public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
-
-    private static Task WriteTextAsync(NpgsqlBinaryImporter import, string? value, CancellationToken cancellationToken) =>
-        value is null ? import.WriteNullAsync(cancellationToken) : import.WriteAsync(value, NpgsqlDbType.Text, cancellationToken);
 }

@@ -99,53 +99,14 @@ internal sealed class SqliteStore : SqlStore
 
         await using var connection = await OpenConnectionAsync(forAggregates: false, cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = Command(connection, transaction,
-            $"INSERT INTO ledger ({LedgerColumns}) VALUES (@request_id, @time_ms, @key_id, @key_alias, @workspace, @tier, " +
-            "@endpoint, @model_requested, @model_group, @attempts_json, @deployment, @provider, @fallback, @status, " +
-            "@error_type, @input_tokens, @output_tokens, @cache_read_tokens, @cache_write_tokens, @reasoning_tokens, " +
-            "@cost, @notional_cost, @currency, @latency_ms, @ttft_ms, @streamed, @user_agent, @session_id, @data_classes) " +
-            // Only a duplicate request id is skipped (a replayed spool); any other constraint failure still throws.
-            "ON CONFLICT (request_id) DO NOTHING");
-        var p = new DbParameter[29];
-        var names = LedgerColumns.Split(", ");
-        for (var i = 0; i < names.Length; i++)
+        // One statement for the batch, bound by position on the native handle (see SqliteLedgerInsert for why).
+        using (var insert = new SqliteLedgerInsert((SqliteConnection)connection))
         {
-            p[i] = Add(command, "@" + names[i], null);
-        }
-
-        await command.PrepareAsync(cancellationToken);
-        foreach (var row in rows)
-        {
-            p[0].Value = row.RequestId;
-            p[1].Value = row.Time.ToUnixTimeMilliseconds();
-            p[2].Value = Db(row.KeyId);
-            p[3].Value = Db(row.KeyAlias);
-            p[4].Value = Db(row.Workspace);
-            p[5].Value = Db(row.Tier);
-            p[6].Value = Db(row.Endpoint);
-            p[7].Value = Db(row.ModelRequested);
-            p[8].Value = Db(row.ModelGroup);
-            p[9].Value = Db(row.AttemptsJson);
-            p[10].Value = Db(row.Deployment);
-            p[11].Value = Db(row.Provider);
-            p[12].Value = Db(row.Fallback);
-            p[13].Value = row.Status;
-            p[14].Value = Db(row.ErrorType);
-            p[15].Value = row.InputTokens;
-            p[16].Value = row.OutputTokens;
-            p[17].Value = row.CacheReadTokens;
-            p[18].Value = row.CacheWriteTokens;
-            p[19].Value = row.ReasoningTokens;
-            p[20].Value = FormatMoney(row.Cost);
-            p[21].Value = FormatMoney(row.NotionalCost);
-            p[22].Value = Db(row.Currency);
-            p[23].Value = row.LatencyMs;
-            p[24].Value = row.TtftMs is { } ttft ? ttft : DBNull.Value;
-            p[25].Value = row.Streamed ? 1L : 0L;
-            p[26].Value = Db(row.UserAgent);
-            p[27].Value = Db(row.SessionId);
-            p[28].Value = Db(row.DataClasses);
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            for (var i = 0; i < rows.Count; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                insert.Insert(rows[i]);
+            }
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -158,8 +119,6 @@ internal sealed class SqliteStore : SqlStore
         SqliteConnection.ClearPool(connection);
         return ValueTask.CompletedTask;
     }
-
-    private static object Db(string? value) => (object?)value ?? DBNull.Value;
 
     private static string FormatMoney(decimal value) => value.ToString(CultureInfo.InvariantCulture);
 
