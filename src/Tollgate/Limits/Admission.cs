@@ -66,7 +66,7 @@ internal sealed class HoldHandle
 {
     private int _settled;
 
-    internal HoldHandle(string id, string keyId, string? workspace, string keyPeriod, string? workspacePeriod, string day, DateTimeOffset dayEnd)
+    internal HoldHandle(string id, string keyId, string? workspace, string keyPeriod, string? workspacePeriod, string day, DateTimeOffset dayEnd, long holdNanos, long tpmTokens)
     {
         Id = id;
         KeyId = keyId;
@@ -75,6 +75,8 @@ internal sealed class HoldHandle
         WorkspacePeriod = workspacePeriod;
         Day = day;
         DayEnd = dayEnd;
+        HoldNanos = holdNanos;
+        TpmTokens = tpmTokens;
     }
 
     /// <summary>Unique across replicas; fine to log.</summary>
@@ -94,6 +96,12 @@ internal sealed class HoldHandle
     internal string Day { get; }
 
     internal DateTimeOffset DayEnd { get; }
+
+    /// <summary>What the hold reserved (<see cref="Nanos"/>): against the workspace budget, and the key's when it has one.</summary>
+    internal long HoldNanos { get; }
+
+    /// <summary>The tokens tpm counted for this admission, or -1 when no tpm limit applied.</summary>
+    internal long TpmTokens { get; }
 
     /// <summary>True for the first caller only: makes settlement idempotent.</summary>
     internal bool TryClaimSettlement() => Interlocked.Exchange(ref _settled, 1) == 0;

@@ -137,7 +137,7 @@ internal sealed class AdmissionPlan
     public static string DayLabel(DateTimeOffset dayStart) => dayStart.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
 
     public HoldHandle Handle() =>
-        new(HoldId, KeyId, WorkspaceBudget?.Owner, KeyPeriod, WorkspaceBudget?.Label, Day, DayEnd);
+        new(HoldId, KeyId, WorkspaceBudget?.Owner, KeyPeriod, WorkspaceBudget?.Label, Day, DayEnd, HoldNanos, Tpm is null ? -1 : Tokens);
 
     public Admission RefuseParallel(long inFlight) => Admission.Refuse(
         LimitKind.MaxParallel,

@@ -10,7 +10,7 @@ namespace Tollgate.Tests.Limits;
 /// N workers each admit and settle in a loop against the load benchmark's key (rpm 1,000,000 and a 30d budget of
 /// 1,000,000) and report admissions per second, Redis server CPU per admission (<c>INFO cpu</c>), EVALSHA
 /// µs per call (<c>INFO commandstats</c>) and this process's CPU per admission. Knobs: <c>TOLLGATE_BENCH_SECONDS</c>
-/// (default 8), <c>TOLLGATE_BENCH_WORKERS</c> (64), <c>TOLLGATE_BENCH_OUT</c> (a file the summary is appended to).
+/// (default 8), <c>TOLLGATE_BENCH_WORKERS</c> (64), <c>TOLLGATE_BENCH_RPM</c> (1000000, or none), <c>TOLLGATE_BENCH_OUT</c> (a file the summary is appended to).
 /// <code>dotnet test --project tests/Tollgate.Tests --no-build -- --filter-method '*Admit_and_settle_throughput*'</code>
 /// </summary>
 public sealed class RedisLimiterThroughput
@@ -32,7 +32,8 @@ public sealed class RedisLimiterThroughput
         var server = admin.GetServers()[0];
         var options = new LimiterOptions { RedisPrefix = "tgbench-" + Guid.NewGuid().ToString("N")[..8] };
         var limiter = new RedisLimiter(connection, options, (_, _, _, _, _) => Task.FromResult(0m), ownsConnection: false);
-        var key = new KeyLimits("bench-key", null, new BudgetSpec(1_000_000m, "30d", Anchor: DateTimeOffset.UtcNow.AddDays(-1)), 1_000_000, null, null);
+        var rpm = Environment.GetEnvironmentVariable("TOLLGATE_BENCH_RPM") is { Length: > 0 } r ? (r == "none" ? (int?)null : int.Parse(r, CultureInfo.InvariantCulture)) : 1_000_000;
+        var key = new KeyLimits("bench-key", null, new BudgetSpec(1_000_000m, "30d", Anchor: DateTimeOffset.UtcNow.AddDays(-1)), rpm, null, null);
         var request = new AdmissionRequest(key, null, 0.0001m, 40);
 
         long count = 0;
@@ -56,6 +57,7 @@ public sealed class RedisLimiterThroughput
         await server.ExecuteAsync("CONFIG", "RESETSTAT").WaitAsync(Timeout, ct);
         var cpuBefore = await RedisCpuAsync(server);
         var processBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var statsBefore = limiter.Stats;
         var clock = Stopwatch.StartNew();
         Volatile.Write(ref measuring, true);
         await Task.Delay(TimeSpan.FromSeconds(seconds), ct);
@@ -63,6 +65,7 @@ public sealed class RedisLimiterThroughput
         var elapsed = clock.Elapsed;
         var admitted = Interlocked.Read(ref count);
         var processAfter = Process.GetCurrentProcess().TotalProcessorTime;
+        var statsAfter = limiter.Stats;
         var cpuAfter = await RedisCpuAsync(server);
         var stats = (string?)await server.ExecuteAsync("INFO", "commandstats").WaitAsync(Timeout, ct) ?? "";
         await stop.CancelAsync();
@@ -71,9 +74,11 @@ public sealed class RedisLimiterThroughput
 
         var evalsha = stats.Split('\n').FirstOrDefault(l => l.StartsWith("cmdstat_evalsha:", StringComparison.Ordinal))?.Trim() ?? "(no evalsha)";
         var summary = string.Create(CultureInfo.InvariantCulture,
-            $"{DateTimeOffset.UtcNow:u} workers={workers} admit+settle/s={admitted / elapsed.TotalSeconds:F0} " +
+            $"{DateTimeOffset.UtcNow:u} workers={workers} rpm={rpm?.ToString(CultureInfo.InvariantCulture) ?? "none"} admit+settle/s={admitted / elapsed.TotalSeconds:F0} " +
             $"redis_cpu_us_per_admission={(cpuAfter - cpuBefore) * 1e6 / Math.Max(1, admitted):F2} " +
-            $"client_cpu_us_per_admission={(processAfter - processBefore).TotalMicroseconds / Math.Max(1, admitted):F2} {evalsha}");
+            $"client_cpu_us_per_admission={(processAfter - processBefore).TotalMicroseconds / Math.Max(1, admitted):F2} " +
+            $"calls={statsAfter.Calls - statsBefore.Calls} admissions_per_call={(statsAfter.Admissions - statsBefore.Admissions) / (double)Math.Max(1, statsAfter.Calls - statsBefore.Calls):F1} " +
+            $"settlements_per_call={(statsAfter.Settlements - statsBefore.Settlements) / (double)Math.Max(1, statsAfter.Calls - statsBefore.Calls):F1} {evalsha}");
         TestContext.Current.TestOutputHelper?.WriteLine(summary);
         if (Environment.GetEnvironmentVariable("TOLLGATE_BENCH_OUT") is { Length: > 0 } path)
         {
