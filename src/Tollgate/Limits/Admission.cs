@@ -66,7 +66,7 @@ internal sealed class HoldHandle
 {
     private int _settled;
 
-    internal HoldHandle(string id, string keyId, string? workspace, string keyPeriod, string? workspacePeriod, string day, DateTimeOffset dayEnd, long holdNanos, long tpmTokens)
+    internal HoldHandle(string id, string keyId, string? workspace, string keyPeriod, string? workspacePeriod, string day, DateTimeOffset dayEnd, long holdNanos, long tpmTokens, long rateSecond)
     {
         Id = id;
         KeyId = keyId;
@@ -77,6 +77,7 @@ internal sealed class HoldHandle
         DayEnd = dayEnd;
         HoldNanos = holdNanos;
         TpmTokens = tpmTokens;
+        RateSecond = rateSecond;
     }
 
     /// <summary>Unique across replicas; fine to log.</summary>
@@ -102,6 +103,9 @@ internal sealed class HoldHandle
 
     /// <summary>The tokens tpm counted for this admission, or -1 when no tpm limit applied.</summary>
     internal long TpmTokens { get; }
+
+    /// <summary>The rate window's bucket (Unix second) the admission counted in: settlement corrects tpm there.</summary>
+    internal long RateSecond { get; }
 
     /// <summary>True for the first caller only: makes settlement idempotent.</summary>
     internal bool TryClaimSettlement() => Interlocked.Exchange(ref _settled, 1) == 0;
@@ -137,9 +141,9 @@ internal sealed record QuotaView
     public CounterView? DailyTokens { get; init; }
     /// <summary>Next UTC midnight: when the daily quotas reset.</summary>
     public DateTimeOffset DailyResetsAt { get; init; }
-    /// <summary>Requests in the last 60 s against the effective rpm.</summary>
+    /// <summary>Requests counted in the rate window now (this second and the 60 before, <see cref="RateWindow"/>) against the effective rpm.</summary>
     public CounterView? Rpm { get; init; }
-    /// <summary>Tokens in the last 60 s (estimates for requests in flight, actuals once settled) against the effective tpm.</summary>
+    /// <summary>Tokens counted in the rate window now (estimates for requests in flight, actuals once settled) against the effective tpm.</summary>
     public CounterView? Tpm { get; init; }
     public long InFlight { get; init; }
     public CounterView? Parallel { get; init; }

@@ -72,7 +72,10 @@ internal readonly record struct EffectiveLimit(long Value, string Source)
 /// </summary>
 internal sealed class AdmissionPlan
 {
-    /// <summary>rpm and tpm are counted over a sliding 60-second window (an exact log of admissions).</summary>
+    /// <summary>
+    /// rpm and tpm are counted in per-second buckets (<see cref="RateWindow"/>): an admission counts for the rest of
+    /// its second plus 60 s, so no 60-second span ever holds more than the limit.
+    /// </summary>
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
     /// <summary>max_parallel has no knowable free time; this is the hint.</summary>
@@ -137,7 +140,7 @@ internal sealed class AdmissionPlan
     public static string DayLabel(DateTimeOffset dayStart) => dayStart.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
 
     public HoldHandle Handle() =>
-        new(HoldId, KeyId, WorkspaceBudget?.Owner, KeyPeriod, WorkspaceBudget?.Label, Day, DayEnd, HoldNanos, Tpm is null ? -1 : Tokens);
+        new(HoldId, KeyId, WorkspaceBudget?.Owner, KeyPeriod, WorkspaceBudget?.Label, Day, DayEnd, HoldNanos, Tpm is null ? -1 : Tokens, RateWindow.SecondOf(NowMs));
 
     public Admission RefuseParallel(long inFlight) => Admission.Refuse(
         LimitKind.MaxParallel,
@@ -146,12 +149,12 @@ internal sealed class AdmissionPlan
 
     public Admission RefuseRpm(long inWindow, TimeSpan retryAfter) => Admission.Refuse(
         LimitKind.RateLimitRpm,
-        Invariant($"rpm limit of {Rpm!.Value.Value} requests per minute ({Rpm.Value.Source}) reached: {inWindow} requests of key '{KeyId}' in the last 60 s"),
+        Invariant($"rpm limit of {Rpm!.Value.Value} requests per minute ({Rpm.Value.Source}) reached: {inWindow} requests of key '{KeyId}' in the last 60 s (counted by whole seconds)"),
         retryAfter);
 
     public Admission RefuseTpm(long inWindow, TimeSpan retryAfter) => Admission.Refuse(
         LimitKind.RateLimitTpm,
-        Invariant($"tpm limit of {Tpm!.Value.Value} tokens per minute ({Tpm.Value.Source}) reached: {inWindow} tokens of key '{KeyId}' in the last 60 s, this request needs {Tokens}"),
+        Invariant($"tpm limit of {Tpm!.Value.Value} tokens per minute ({Tpm.Value.Source}) reached: {inWindow} tokens of key '{KeyId}' in the last 60 s (counted by whole seconds), this request needs {Tokens}"),
         retryAfter);
 
     public Admission RefuseDailyRequests(long used) => Admission.Refuse(

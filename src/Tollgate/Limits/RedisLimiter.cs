@@ -21,7 +21,7 @@ namespace Tollgate.Limits;
 /// <list type="bullet">
 /// <item><c>{tg:k:ID}:flights</c> zset of "hold id|hold|period" scored by expiry: the key's requests in flight (max_parallel) and what each holds; TTL = the longer of hold TTL and the period's.</item>
 /// <item><c>{tg:k:ID}:spend:P</c> settled spend of period P (seeded from the store), <c>:held:P</c> holds outstanding, <c>:soft:P</c> set once the soft-limit alert fired; TTL = to the period's end plus slack.</item>
-/// <item><c>{tg:k:ID}:rpm</c> zset of admissions by time; <c>:tpm</c> zset and <c>:tpmv</c> hash of tokens per admission; TTL 60 s.</item>
+/// <item><c>{tg:k:ID}:rpms</c> and <c>:tpms</c> the rate windows (<see cref="RateWindow"/>): hashes of Unix second → requests (tokens) admitted in it, plus the total <c>t</c> and the oldest second kept <c>o</c>; at most 63 fields; TTL 62 s.</item>
 /// <item><c>{tg:k:ID}:dreq:yyyyMMdd</c>, <c>:dtok:yyyyMMdd</c> the tier's daily request and token counts; TTL to UTC midnight plus slack.</item>
 /// <item><c>{tg:w:WS}:flights</c>, <c>:spend:P</c>, <c>:held:P</c>, <c>:soft:P</c> the same for a workspace budget.</item>
 /// </list>
@@ -157,12 +157,12 @@ internal sealed class RedisLimiter : ILimiter
         var ws = plan.WorkspaceBudget;
         RedisKey[] keys =
         [
-            names.Key("flights"), names.Key("rpm"), names.Key("tpm"), names.Key("tpmv"), names.Key("spend:" + plan.KeyPeriod),
+            names.Key("flights"), names.Key("rpms"), names.Key("tpms"), names.Key("spend:" + plan.KeyPeriod),
             names.Key("dreq:" + plan.Day), names.Key("dtok:" + plan.Day), names.Workspace("flights"), names.Workspace("spend:" + ws?.Label),
         ];
         RedisValue[] args =
         [
-            plan.NowMs, plan.NowMs - Ms(AdmissionPlan.Window), plan.KeyPeriod, ws?.Label ?? BudgetWindow.NoBudget, ws is null ? "0" : "1",
+            plan.NowMs, RateWindow.SecondOf(plan.NowMs) - (RateWindow.Buckets - 1), plan.KeyPeriod, ws?.Label ?? BudgetWindow.NoBudget, ws is null ? "0" : "1",
         ];
 
         for (var attempt = 0; ; attempt++)
@@ -176,13 +176,13 @@ internal sealed class RedisLimiter : ILimiter
             {
                 if (missingKey)
                 {
-                    await Db.StringSetAsync(keys[4], await SeedAsync(BudgetScope.Key, plan.KeyBudget!, cancellationToken),
+                    await Db.StringSetAsync(keys[3], await SeedAsync(BudgetScope.Key, plan.KeyBudget!, cancellationToken),
                         plan.KeyBudget!.StateTtl(plan.Now, options.HoldTtl), When.NotExists).WaitAsync(cancellationToken);
                 }
 
                 if (missingWs)
                 {
-                    await Db.StringSetAsync(keys[8], await SeedAsync(BudgetScope.Workspace, ws!, cancellationToken),
+                    await Db.StringSetAsync(keys[7], await SeedAsync(BudgetScope.Workspace, ws!, cancellationToken),
                         ws!.StateTtl(plan.Now, options.HoldTtl), When.NotExists).WaitAsync(cancellationToken);
                 }
 
@@ -617,6 +617,7 @@ internal sealed class RedisLimiter : ILimiter
                 w.Write(op.CostNanos);
                 w.Write(op.Tokens);
                 w.Write(hold.TpmTokens);
+                w.Write(hold.RateSecond);
             }
 
             for (var i = 0; i < admits.Count; i++)

@@ -16,14 +16,14 @@ internal static class RedisScripts
     /// built from the prefixes sent, so a batch spans hash slots (not for Redis Cluster). ARGV[1] is one MessagePack
     /// array (decoded in C: far cheaper than one ARGV string per value and Lua's tonumber):
     /// <list type="number">
-    /// <item>header (<see cref="HeaderFields"/>): now (for settlement TTLs), hold TTL, window, then the number of
-    /// descriptors, settlements and admissions;</item>
+    /// <item>header (<see cref="HeaderFields"/>): now (for settlement TTLs), hold TTL, rate window (60 000 ms), then the
+    /// number of descriptors, settlements and admissions;</item>
     /// <item>descriptors (<see cref="DescriptorFields"/> each), one per key, limits and periods in the batch: key prefix
     /// <c>{tg:k:ID}:</c>, workspace prefix ('' none), key period ('-' no budget), workspace period, day, day deadline,
     /// max_parallel, rpm, tpm, daily requests, daily tokens, key budget, key soft, key state deadline, key refresh,
     /// ws budget, ws soft, ws state deadline, ws refresh, key seed, ws seed;</item>
     /// <item>settlements (<see cref="SettleFields"/> each): descriptor, key flight, workspace flight ('' none), hold,
-    /// actual cost, actual tokens, tpm tokens counted (-1 none);</item>
+    /// actual cost, actual tokens, tpm tokens counted (-1 none), the rate bucket (Unix second) they were counted in;</item>
     /// <item>admissions (<see cref="AdmitFields"/> each): descriptor, now, key flight, workspace flight ('' none), hold, tpm tokens.</item>
     /// </list>
     /// A limit of -1 is unset, a seed of nil none; deadlines are Unix ms of the caller's clock (TTL = deadline - now); "refresh" 1
@@ -41,10 +41,10 @@ internal static class RedisScripts
     public static readonly Script Batch = new("""
         -- The whole batch is one MessagePack array (decoding it in C is far cheaper than ARGV strings and tonumber).
         -- Integers go back to redis.call as Lua numbers, which Redis formats exactly below 1e17 (money stays below 2^53).
-        local call, tonumber, find, sub, max = redis.call, tonumber, string.find, string.sub, math.max
+        local call, tonumber, find, sub, max, floor = redis.call, tonumber, string.find, string.sub, math.max, math.floor
         local P = cmsgpack.unpack(ARGV[1])
         local batchNow, holdTtl, window, nDesc, nSettle, nAdmit = P[1], P[2], P[3], P[4], P[5], P[6]
-        local DS, SS, AS = 21, 7, 6
+        local DS, SS, AS = 21, 8, 6
 
         -- A budget period's state (spend:P and held:P), read once per batch and written once at its end.
         local budgets, border = {}, {}
@@ -117,50 +117,112 @@ internal static class RedisScripts
           if ttl > f.ttl then f.ttl = ttl end
         end
 
-        -- rpm: a zset of admissions by time, pruned and counted once per batch. That count can only be too high (entries
-        -- that left the window since), so before a refusal stands it is counted again at the refused request's time.
-        local rpms, rorder = {}, {}
-        local function rpmCheck(k, limit, now)
-          local r = rpms[k]
+        -- rpm and tpm: per-second buckets (RateWindow). A hash per key and limit: field <second> = what was admitted in
+        -- that second (requests, or tokens: the estimates, then the actuals), "t" = the total of the buckets kept and "o" the
+        -- oldest second kept. An admission counts for the rest of its second plus 60 s, so the window at second c is the
+        -- buckets c-60 .. c: conservative, no 60-second span ever holds more than the limit. Older buckets are pruned (at
+        -- most once a second per key), so a hash holds at most 63 fields however high the rate.
+        local span = window / 1000
+        local rates, rorder = {}, {}
+        local function rateOf(k, s)
+          local r = rates[k]
           if r == nil then
-            call('ZREMRANGEBYSCORE', k, '-inf', now - window)
-            r = {k = k, n = call('ZCARD', k), adds = {}, na = 0}
-            rpms[k] = r
+            local v = call('HMGET', k, 't', 'o', s)
+            r = {k = k, t = tonumber(v[1] or '0'), o = v[2] and tonumber(v[2]), b = {[s] = tonumber(v[3] or '0')},
+              dirty = {}, ds = {}, nd = 0}
+            rates[k] = r
             rorder[#rorder + 1] = r
           end
-          if r.n < limit then return r, nil end
-          if r.na > 0 then call('ZADD', k, unpack(r.adds)); r.adds = {}; r.na = 0 end
-          call('ZREMRANGEBYSCORE', k, '-inf', now - window)
-          r.n = call('ZCARD', k)
-          if r.n < limit then return r, nil end
-          local retry = 1000
-          if r.n > 0 then
-            local e = call('ZRANGE', k, r.n - limit, r.n - limit, 'WITHSCORES')
-            retry = tonumber(e[2]) + window - now
-          end
-          return r, {1, 1, retry, r.n, 0}
+          return r
         end
-
-        -- tpm: a zset of admissions by time and a hash of their tokens (the estimate, then the actual).
-        local function tpmCheck(k, v, limit, now, tokens)
-          local cut = now - window
-          local old = call('ZRANGEBYSCORE', k, '-inf', cut)
-          for _, h in ipairs(old) do call('HDEL', v, h) end
-          if #old > 0 then call('ZREMRANGEBYSCORE', k, '-inf', cut) end
-          local total = 0
-          for _, t in ipairs(call('HVALS', v)) do total = total + tonumber(t) end
-          if total + tokens <= limit then return nil end
-          local need = total + tokens - limit
-          local entries = call('ZRANGE', k, 0, -1, 'WITHSCORES')
-          local freed, retry = 0, 1000
-          for j = 1, #entries, 2 do
-            freed = freed + tonumber(call('HGET', v, entries[j]) or '0')
-            if freed >= need then
-              retry = tonumber(entries[j + 1]) + window - now
-              break
+        local function bucket(r, s)
+          local v = r.b[s]
+          if v == nil then
+            v = tonumber(call('HGET', r.k, s) or '0')
+            r.b[s] = v
+          end
+          return v
+        end
+        local function rateAdd(r, s, n)
+          r.b[s] = bucket(r, s) + n
+          r.t = r.t + n
+          if not r.dirty[s] then
+            r.dirty[s] = true
+            r.nd = r.nd + 1
+            r.ds[r.nd] = s
+          end
+          if not r.o or s < r.o then r.o = s; r.oDirty = true end
+        end
+        local function rateWrite(r)
+          if r.nd == 0 and not r.oDirty then return end
+          local a, n = {'t', r.t, 'o', r.o}, 4
+          for i = 1, r.nd do
+            local s = r.ds[i]
+            a[n + 1] = s
+            a[n + 2] = r.b[s]
+            n = n + 2
+          end
+          call('HSET', r.k, unpack(a, 1, n))
+          call('PEXPIRE', r.k, window + 2000)
+          r.dirty, r.ds, r.nd, r.oDirty = {}, {}, 0, false
+        end
+        -- Drops the buckets that have left the window at second c.
+        local function ratePrune(r, c)
+          local low = c - span
+          if not r.o or r.o >= low then return end
+          rateWrite(r)
+          local gone, dead, nd = 0, {}, 0
+          if low - r.o <= 2 * (span + 1) then
+            local fields = {}
+            for s = r.o, low - 1 do fields[s - r.o + 1] = s end
+            local vals = call('HMGET', r.k, unpack(fields))
+            for i = 1, #fields do
+              if vals[i] then
+                gone = gone + tonumber(vals[i])
+                nd = nd + 1
+                dead[nd] = fields[i]
+              end
+            end
+          else
+            local all = call('HGETALL', r.k)
+            for i = 1, #all, 2 do
+              local s = tonumber(all[i])
+              if s and s < low then
+                gone = gone + tonumber(all[i + 1])
+                nd = nd + 1
+                dead[nd] = all[i]
+              end
             end
           end
-          return {1, 2, retry, total, 0}
+          if nd > 0 then call('HDEL', r.k, unpack(dead, 1, nd)) end
+          r.t = r.t - gone
+          r.o = low
+          r.oDirty = true
+          r.b, r.all, r.mc = {}, nil, nil
+        end
+        -- Milliseconds until `need` of what is counted has left the window (the oldest buckets leave first); 1 s if never.
+        local function rateRetry(r, c, now, need)
+          if r.mc == c and r.mn == need then return r.mf - now end
+          if not r.all then
+            local all = call('HGETALL', r.k)
+            for i = 1, #all, 2 do
+              local s = tonumber(all[i])
+              if s and r.b[s] == nil then r.b[s] = tonumber(all[i + 1]) end
+            end
+            r.all = true
+          end
+          local freed = 0
+          for s = c - span, c do
+            local v = r.b[s]
+            if v then
+              freed = freed + v
+              if freed >= need then
+                r.mc, r.mn, r.mf = c, need, (s + span + 1) * 1000
+                return r.mf - now
+              end
+            end
+          end
+          return 1000
         end
 
         -- Descriptors: a key's names, periods and limits, shared by its operations in this batch.
@@ -236,9 +298,13 @@ internal static class RedisScripts
             s.dTok = s.dTok + tokens
             if s.tok then s.tok = s.tok + tokens end
           end
-          if P[o + 7] >= 0 then
-            local v = d.kb .. 'tpmv'
-            if call('HEXISTS', v, P[o + 2]) == 1 then call('HSET', v, P[o + 2], tokens) end
+          local est = P[o + 7]
+          if est >= 0 then
+            -- The estimate tpm counted becomes the actual, in the bucket it was counted in, while that still counts.
+            local s = P[o + 8]
+            d.ktpm = d.ktpm or d.kb .. 'tpms'
+            local r = rateOf(d.ktpm, s)
+            if r.o and s >= r.o and s >= floor(batchNow / 1000) - span and bucket(r, s) >= est then rateAdd(r, s, tokens - est) end
           end
           if d.wOn then
             local b = d.wbud
@@ -301,16 +367,18 @@ internal static class RedisScripts
             if not kf.n then kf.n = call('ZCARD', kf.k) + kf.na / 2 end
             if kf.n >= d.parallel then return {1, 3, 1000, kf.n, 0} end
           end
-          local r = nil
+          local c, rr, tr = floor(now / 1000), nil, nil
           if d.rpm >= 0 then
-            local refused
-            d.krpm = d.krpm or d.kb .. 'rpm'
-            r, refused = rpmCheck(d.krpm, d.rpm, now)
-            if refused then return refused end
+            d.krpm = d.krpm or d.kb .. 'rpms'
+            rr = rateOf(d.krpm, c)
+            ratePrune(rr, c)
+            if rr.t >= d.rpm then return {1, 1, rateRetry(rr, c, now, rr.t - d.rpm + 1), rr.t, 0} end
           end
           if d.tpm >= 0 then
-            local refused = tpmCheck(d.kb .. 'tpm', d.kb .. 'tpmv', d.tpm, now, tokens)
-            if refused then return refused end
+            d.ktpm = d.ktpm or d.kb .. 'tpms'
+            tr = rateOf(d.ktpm, c)
+            ratePrune(tr, c)
+            if tr.t + tokens > d.tpm then return {1, 2, rateRetry(tr, c, now, tr.t + tokens - d.tpm), tr.t, 0} end
           end
           local s = d.days
           if not s then s = day(d.kb, d.day, d.dayEnd); d.days = s end
@@ -337,20 +405,8 @@ internal static class RedisScripts
             kb.refresh = d.kRefresh
           end
           fly(kf, now, km, flTtl)
-          if r then
-            local na = r.na
-            r.adds[na + 1] = now
-            r.adds[na + 2] = km
-            r.na = na + 2
-            r.n = r.n + 1
-          end
-          if d.tpm >= 0 then
-            local k, v = d.kb .. 'tpm', d.kb .. 'tpmv'
-            call('ZADD', k, now, km)
-            call('HSET', v, km, tokens)
-            call('PEXPIRE', k, window)
-            call('PEXPIRE', v, window)
-          end
+          if rr then rateAdd(rr, c, 1) end
+          if tr then rateAdd(tr, c, tokens) end
           s.dReq = s.dReq + 1
           if s.req then s.req = s.req + 1 end
           if wb then
@@ -395,12 +451,7 @@ internal static class RedisScripts
           if f.na > 0 then call('ZADD', f.k, unpack(f.adds, 1, f.na)) end
           if f.ttl > 0 then call('PEXPIRE', f.k, f.ttl) end
         end
-        for _, r in ipairs(rorder) do
-          if r.na > 0 then
-            call('ZADD', r.k, unpack(r.adds, 1, r.na))
-            call('PEXPIRE', r.k, window)
-          end
-        end
+        for _, r in ipairs(rorder) do rateWrite(r) end
         for _, b in ipairs(border) do
           if b.dSpend ~= 0 then call('INCRBY', b.spendK, b.dSpend) end
           if b.dHeld ~= 0 then
@@ -417,13 +468,13 @@ internal static class RedisScripts
         """);
 
     /// <summary>Fields per part of the <see cref="Batch"/> MessagePack array.</summary>
-    public const int HeaderFields = 6, DescriptorFields = 21, SettleFields = 7, AdmitFields = 6;
+    public const int HeaderFields = 6, DescriptorFields = 21, SettleFields = 8, AdmitFields = 6;
 
     /// <summary>
-    /// Read-only. KEYS: 1 key:flights, 2 key:rpm, 3 key:tpm, 4 key:tpmv, 5 key:spend:P, 6 key:dreq:D, 7 key:dtok:D,
-    /// 8 ws:flights, 9 ws:spend:W. ARGV: 1 now, 2 window start, 3 key period, 4 ws period, 5 has workspace.
-    /// Returns {keySpend|-1, keyHeld, inFlight, rpmUsed, tpmUsed, requestsToday, tokensToday, wsSpend|-1, wsHeld}:
-    /// -1 spend means not loaded yet.
+    /// Read-only. KEYS: 1 key:flights, 2 key:rpms, 3 key:tpms, 4 key:spend:P, 5 key:dreq:D, 6 key:dtok:D,
+    /// 7 ws:flights, 8 ws:spend:W. ARGV: 1 now, 2 the oldest rate bucket (Unix second) still in the window, 3 key period,
+    /// 4 ws period, 5 has workspace. Returns {keySpend|-1, keyHeld, inFlight, rpmUsed, tpmUsed, requestsToday,
+    /// tokensToday, wsSpend|-1, wsHeld}: -1 spend means not loaded yet.
     /// </summary>
     public static readonly Script Quota = new("""
         local function live(k, period)
@@ -436,19 +487,23 @@ internal static class RedisScripts
           end
           return held, n
         end
-        local kHeld, inFlight = live(KEYS[1], ARGV[3])
-        local rpm = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf')
-        local tpm = 0
-        for _, hid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[2], '+inf')) do
-          tpm = tpm + tonumber(redis.call('HGET', KEYS[4], hid) or '0')
+        local low = tonumber(ARGV[2])
+        local function windowed(k)
+          local n, all = 0, redis.call('HGETALL', k)
+          for i = 1, #all, 2 do
+            local s = tonumber(all[i])
+            if s and s >= low then n = n + tonumber(all[i + 1]) end
+          end
+          return n
         end
+        local kHeld, inFlight = live(KEYS[1], ARGV[3])
         local wSpend, wHeld = -1, 0
         if ARGV[5] == '1' then
-          wSpend = tonumber(redis.call('GET', KEYS[9]) or '-1')
-          wHeld = live(KEYS[8], ARGV[4])
+          wSpend = tonumber(redis.call('GET', KEYS[8]) or '-1')
+          wHeld = live(KEYS[7], ARGV[4])
         end
-        return {tonumber(redis.call('GET', KEYS[5]) or '-1'), kHeld, inFlight, rpm, tpm,
-          tonumber(redis.call('GET', KEYS[6]) or '0'), tonumber(redis.call('GET', KEYS[7]) or '0'), wSpend, wHeld}
+        return {tonumber(redis.call('GET', KEYS[4]) or '-1'), kHeld, inFlight, windowed(KEYS[2]), windowed(KEYS[3]),
+          tonumber(redis.call('GET', KEYS[5]) or '0'), tonumber(redis.call('GET', KEYS[6]) or '0'), wSpend, wHeld}
         """);
 
     /// <summary>A script's text and the SHA-1 Redis knows it by (EVALSHA first, EVAL when the server has forgotten it).</summary>

@@ -243,6 +243,32 @@ public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests
         await limiter.DisposeAsync().AsTask().WaitAsync(Timeout, Ct);
     }
 
+    [Fact]
+    public async Task Rate_windows_keep_at_most_61_buckets_however_many_admissions()
+    {
+        var prefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8];
+        var limiter = new RedisLimiter(redis.First, new LimiterOptions { Time = Clock, RedisPrefix = prefix }, Ledger.Loader, ownsConnection: false);
+        var key = Key(NewKeyId(), rpm: 1_000_000, tpm: 10_000_000);
+
+        for (var second = 0; second < 200; second++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => Admit(limiter, key, tokens: 10))).WaitAsync(Timeout, Ct);
+            Clock.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        var db = redis.First.GetDatabase();
+        var rpm = "{" + prefix + ":k:" + key.KeyId + "}:rpms";
+        (await db.HashLengthAsync(rpm).WaitAsync(Timeout, Ct)).ShouldBeLessThanOrEqualTo(RateWindow.Buckets + 2);
+        (await db.HashLengthAsync("{" + prefix + ":k:" + key.KeyId + "}:tpms").WaitAsync(Timeout, Ct)).ShouldBeLessThanOrEqualTo(RateWindow.Buckets + 2);
+        (await db.KeyTimeToLiveAsync(rpm).WaitAsync(Timeout, Ct)).ShouldNotBeNull().ShouldBeLessThanOrEqualTo(TimeSpan.FromSeconds(62));
+
+        // At t = 200 the window is seconds 140 … 200: 60 seconds of 5 admissions.
+        var view = await Quota(limiter, key);
+        view.Rpm.ShouldBe(new CounterView(1_000_000, 300));
+        view.Tpm.ShouldBe(new CounterView(10_000_000, 3000));
+        await limiter.DisposeAsync().AsTask().WaitAsync(Timeout, Ct);
+    }
+
     /// <summary>
     /// Holds Redis's writes, scripts included (CLIENT PAUSE WRITE), until disposed, so that the first call of a
     /// limiter on the first connection stays in flight and what comes meanwhile queues behind it. Paused and
