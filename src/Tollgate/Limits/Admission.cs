@@ -66,7 +66,7 @@ internal sealed class HoldHandle
 {
     private int _settled;
 
-    internal HoldHandle(string id, string keyId, string? workspace, string keyPeriod, string? workspacePeriod, string day, DateTimeOffset dayEnd, long holdNanos, long tpmTokens, long rateSecond)
+    internal HoldHandle(string id, string keyId, string? workspace, string keyPeriod, string? workspacePeriod, string day, DateTimeOffset dayEnd, long holdNanos, long tpmTokens, long rateSecond, long expiresMs)
     {
         Id = id;
         KeyId = keyId;
@@ -78,6 +78,7 @@ internal sealed class HoldHandle
         HoldNanos = holdNanos;
         TpmTokens = tpmTokens;
         RateSecond = rateSecond;
+        ExpiresMs = expiresMs;
     }
 
     /// <summary>Unique across replicas; fine to log.</summary>
@@ -106,6 +107,9 @@ internal sealed class HoldHandle
 
     /// <summary>The rate window's bucket (Unix second) the admission counted in: settlement corrects tpm there.</summary>
     internal long RateSecond { get; }
+
+    /// <summary>When the hold expires unsettled (Unix ms, a whole <see cref="AdmissionPlan.FlightGrain"/>): its flight group in Redis.</summary>
+    internal long ExpiresMs { get; }
 
     /// <summary>True for the first caller only: makes settlement idempotent.</summary>
     internal bool TryClaimSettlement() => Interlocked.Exchange(ref _settled, 1) == 0;

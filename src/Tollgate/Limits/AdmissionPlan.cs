@@ -78,6 +78,12 @@ internal sealed class AdmissionPlan
     /// </summary>
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Holds expire at the end of the minute their TTL runs out in: in Redis, requests in flight are kept in groups
+    /// per minute of expiry (one group released at a time), and both limiters round the same way.
+    /// </summary>
+    public static readonly TimeSpan FlightGrain = TimeSpan.FromMinutes(1);
+
     /// <summary>max_parallel has no knowable free time; this is the hint.</summary>
     public static readonly TimeSpan ParallelRetry = TimeSpan.FromSeconds(1);
 
@@ -133,14 +139,22 @@ internal sealed class AdmissionPlan
             WorkspaceBudget = workspaceSpec is null ? null : BudgetWindow.For(key.Workspace!, workspaceSpec, now),
             HoldNanos = Nanos.Ceiling(Math.Max(0m, request.Hold)),
             Tokens = tpm is { } t ? Math.Min(tokens, t.Value) : tokens,
-            HoldExpires = now + options.HoldTtl,
+            HoldExpires = ExpiryOf(now, options.HoldTtl),
         };
+    }
+
+    /// <summary>now + ttl, rounded up to a whole <see cref="FlightGrain"/> (Unix ms).</summary>
+    public static DateTimeOffset ExpiryOf(DateTimeOffset now, TimeSpan ttl)
+    {
+        var grain = (long)FlightGrain.TotalMilliseconds;
+        var ms = now.ToUnixTimeMilliseconds() + (long)Math.Ceiling(ttl.TotalMilliseconds);
+        return DateTimeOffset.FromUnixTimeMilliseconds((ms + grain - 1) / grain * grain);
     }
 
     public static string DayLabel(DateTimeOffset dayStart) => dayStart.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
 
     public HoldHandle Handle() =>
-        new(HoldId, KeyId, WorkspaceBudget?.Owner, KeyPeriod, WorkspaceBudget?.Label, Day, DayEnd, HoldNanos, Tpm is null ? -1 : Tokens, RateWindow.SecondOf(NowMs));
+        new(HoldId, KeyId, WorkspaceBudget?.Owner, KeyPeriod, WorkspaceBudget?.Label, Day, DayEnd, HoldNanos, Tpm is null ? -1 : Tokens, RateWindow.SecondOf(NowMs), HoldExpires.ToUnixTimeMilliseconds());
 
     public Admission RefuseParallel(long inFlight) => Admission.Refuse(
         LimitKind.MaxParallel,

@@ -102,31 +102,6 @@ internal sealed class MessagePackWriter
         _length += Encoding.UTF8.GetBytes(value, Reserve(bytes));
     }
 
-    /// <summary>One string "<paramref name="first"/>|<paramref name="number"/>|<paramref name="last"/>", without building it first.</summary>
-    public void WriteJoined(string first, long number, string last)
-    {
-        ArgumentNullException.ThrowIfNull(first);
-        ArgumentNullException.ThrowIfNull(last);
-        Span<byte> digits = stackalloc byte[20];
-        if (!number.TryFormat(digits, out var written, provider: System.Globalization.CultureInfo.InvariantCulture))
-        {
-            throw new InvalidOperationException("a long did not fit in 20 bytes");
-        }
-
-        var firstBytes = Encoding.UTF8.GetByteCount(first);
-        var lastBytes = Encoding.UTF8.GetByteCount(last);
-        var total = firstBytes + 1 + written + 1 + lastBytes;
-        WriteStringHeader(total);
-        var span = Reserve(total);
-        var at = Encoding.UTF8.GetBytes(first, span);
-        span[at++] = (byte)'|';
-        digits[..written].CopyTo(span[at..]);
-        at += written;
-        span[at++] = (byte)'|';
-        Encoding.UTF8.GetBytes(last, span[at..]);
-        _length += total;
-    }
-
     private void WriteStringHeader(int bytes)
     {
         if (bytes < 32)

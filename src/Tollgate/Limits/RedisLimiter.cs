@@ -19,14 +19,14 @@ namespace Tollgate.Limits;
 /// cost 0). An error from Redis fails every admission and settlement of that call (the callers handle it).</para>
 /// <para>Key layout (prefix <c>tg</c>; <c>ID</c> the key id, <c>WS</c> the workspace):</para>
 /// <list type="bullet">
-/// <item><c>{tg:k:ID}:flights</c> zset of "hold id|hold|period" scored by expiry: the key's requests in flight (max_parallel) and what each holds; TTL = the longer of hold TTL and the period's.</item>
+/// <item><c>{tg:k:ID}:flights</c> the key's requests in flight (max_parallel) and what they hold, as one MessagePack string: groups by minute of expiry and budget period, each a count and an amount; TTL = the longer of hold TTL and the period's.</item>
 /// <item><c>{tg:k:ID}:spend:P</c> settled spend of period P (seeded from the store), <c>:held:P</c> holds outstanding, <c>:soft:P</c> set once the soft-limit alert fired; TTL = to the period's end plus slack.</item>
-/// <item><c>{tg:k:ID}:rpms</c> and <c>:tpms</c> the rate windows (<see cref="RateWindow"/>): hashes of Unix second → requests (tokens) admitted in it, plus the total <c>t</c> and the oldest second kept <c>o</c>; at most 63 fields; TTL 62 s.</item>
+/// <item><c>{tg:k:ID}:rpms</c> and <c>:tpms</c> the rate windows (<see cref="RateWindow"/>), one MessagePack string each: the newest second, the total and 61 per-second counts (requests, tokens); TTL 62 s.</item>
 /// <item><c>{tg:k:ID}:dreq:yyyyMMdd</c>, <c>:dtok:yyyyMMdd</c> the tier's daily request and token counts; TTL to UTC midnight plus slack.</item>
 /// <item><c>{tg:w:WS}:flights</c>, <c>:spend:P</c>, <c>:held:P</c>, <c>:soft:P</c> the same for a workspace budget.</item>
 /// </list>
 /// <para>
-/// The target is a single Redis node (or a primary with replicas), Redis 6.2 or later. Names keep their hash tags,
+/// The target is a single Redis node (or a primary with replicas), Redis 6.0 or later. Names keep their hash tags,
 /// but one batch holds many keys' operations in one script, which Redis Cluster refuses (CROSSSLOT): cluster mode is
 /// not supported.
 /// </para>
@@ -162,7 +162,7 @@ internal sealed class RedisLimiter : ILimiter
         ];
         RedisValue[] args =
         [
-            plan.NowMs, RateWindow.SecondOf(plan.NowMs) - (RateWindow.Buckets - 1), plan.KeyPeriod, ws?.Label ?? BudgetWindow.NoBudget, ws is null ? "0" : "1",
+            plan.NowMs, Ms(AdmissionPlan.FlightGrain), plan.KeyPeriod, ws?.Label ?? BudgetWindow.NoBudget, ws is null ? "0" : "1",
         ];
 
         for (var attempt = 0; ; attempt++)
@@ -578,6 +578,7 @@ internal sealed class RedisLimiter : ILimiter
             w.Write(options.Time.GetUtcNow().ToUnixTimeMilliseconds());
             w.Write(Ms(options.HoldTtl));
             w.Write(Ms(AdmissionPlan.Window));
+            w.Write(Ms(AdmissionPlan.FlightGrain));
             w.Write(_descriptors.Count);
             w.Write(settles.Count);
             w.Write(admits.Count);
@@ -611,13 +612,12 @@ internal sealed class RedisLimiter : ILimiter
                 var op = settles[i];
                 var hold = op.Hold;
                 w.Write(_settleDescriptors[i].Index);
-                w.WriteJoined(hold.Id, hold.KeyPeriod == BudgetWindow.NoBudget ? 0 : hold.HoldNanos, hold.KeyPeriod);
-                WriteWorkspaceFlight(hold.Id, hold.HoldNanos, hold.WorkspacePeriod);
                 w.Write(hold.HoldNanos);
                 w.Write(op.CostNanos);
                 w.Write(op.Tokens);
                 w.Write(hold.TpmTokens);
                 w.Write(hold.RateSecond);
+                w.Write(hold.ExpiresMs);
             }
 
             for (var i = 0; i < admits.Count; i++)
@@ -625,25 +625,11 @@ internal sealed class RedisLimiter : ILimiter
                 var plan = admits[i].Plan;
                 w.Write(_admitDescriptors[i].Index);
                 w.Write(plan.NowMs);
-                w.WriteJoined(plan.HoldId, plan.KeyBudget is null ? 0 : plan.HoldNanos, plan.KeyPeriod);
-                WriteWorkspaceFlight(plan.HoldId, plan.HoldNanos, plan.WorkspaceBudget?.Label);
                 w.Write(plan.HoldNanos);
                 w.Write(plan.Tokens);
             }
 
             return w.ToArray();
-        }
-
-        private void WriteWorkspaceFlight(string id, long hold, string? period)
-        {
-            if (period is null)
-            {
-                _writer.Write("");
-            }
-            else
-            {
-                _writer.WriteJoined(id, hold, period);
-            }
         }
 
         private Descriptor DescriptorOf(LimiterOptions options, HoldHandle hold)

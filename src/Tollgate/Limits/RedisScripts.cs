@@ -6,8 +6,9 @@ namespace Tollgate.Limits;
 /// <summary>
 /// The Lua behind <see cref="RedisLimiter"/>: one script for a batch of settlements and admissions, one read-only
 /// for the quota view, so each is atomic across replicas. Money is integer billionths (<see cref="Nanos"/>), times are
-/// Unix milliseconds from the caller's clock. A flight ("id|amount|period") remembers what a hold reserved so
-/// settlement and expiry release exactly that. Needs Redis 6.2 or later (ZMSCORE) with its bundled cmsgpack.
+/// Unix milliseconds from the caller's clock. Flight groups (count and amount held per minute of expiry and
+/// period) remember what holds reserved, so settlement and expiry release exactly that. Needs Redis 6.0 or later
+/// (SET KEEPTTL) with its bundled cmsgpack.
 /// </summary>
 internal static class RedisScripts
 {
@@ -16,35 +17,38 @@ internal static class RedisScripts
     /// built from the prefixes sent, so a batch spans hash slots (not for Redis Cluster). ARGV[1] is one MessagePack
     /// array (decoded in C: far cheaper than one ARGV string per value and Lua's tonumber):
     /// <list type="number">
-    /// <item>header (<see cref="HeaderFields"/>): now (for settlement TTLs), hold TTL, rate window (60 000 ms), then the
-    /// number of descriptors, settlements and admissions;</item>
+    /// <item>header (<see cref="HeaderFields"/>): now (for settlement TTLs), hold TTL, rate window (60 000 ms), flight
+    /// grain (60 000 ms), then the number of descriptors, settlements and admissions;</item>
     /// <item>descriptors (<see cref="DescriptorFields"/> each), one per key, limits and periods in the batch: key prefix
     /// <c>{tg:k:ID}:</c>, workspace prefix ('' none), key period ('-' no budget), workspace period, day, day deadline,
     /// max_parallel, rpm, tpm, daily requests, daily tokens, key budget, key soft, key state deadline, key refresh,
     /// ws budget, ws soft, ws state deadline, ws refresh, key seed, ws seed;</item>
-    /// <item>settlements (<see cref="SettleFields"/> each): descriptor, key flight, workspace flight ('' none), hold,
-    /// actual cost, actual tokens, tpm tokens counted (-1 none), the rate bucket (Unix second) they were counted in;</item>
-    /// <item>admissions (<see cref="AdmitFields"/> each): descriptor, now, key flight, workspace flight ('' none), hold, tpm tokens.</item>
+    /// <item>settlements (<see cref="SettleFields"/> each): descriptor, hold, actual cost, actual tokens, tpm tokens
+    /// counted (-1 none), the rate second they were counted in, the hold's expiry (ms, a whole grain);</item>
+    /// <item>admissions (<see cref="AdmitFields"/> each): descriptor, now, hold, tpm tokens.</item>
     /// </list>
-    /// A limit of -1 is unset, a seed of nil none; deadlines are Unix ms of the caller's clock (TTL = deadline - now); "refresh" 1
-    /// means the state TTL is relative (a budget with no period) and is renewed on every write. A flight is
-    /// "hold id|amount held|period" (the amount is 0 in a key flight when the key has no budget).
+    /// A limit of -1 is unset, a seed of nil none; deadlines are Unix ms of the caller's clock (TTL = deadline - now);
+    /// "refresh" 1 means the state TTL is relative (a budget with no period) and is renewed on every write.
     /// <para>
     /// Settlements run first, then the admissions in order, each with exactly the checks of a single admission: a
     /// batch is one sequential history. Each Redis key is read at most once per batch and written once at its end
-    /// (the running values live in Lua tables), and a limit that is unset costs nothing.
+    /// (the running values live in Lua tables); a limit that is unset costs nothing. Flights and rate windows are one
+    /// small MessagePack string each (a GET and a SET per batch): Redis's small-hash and small-zset encodings scan
+    /// linearly, which made per-request members cost more than everything else together.
     /// </para>
     /// Returns one entry per admission: an integer below 16 when admitted (bits: 1 key soft limit crossed, 2 key alert,
     /// 4 workspace crossed, 8 workspace alert); 16 + (1 key, 2 workspace) when a budget has no spend in Redis and no seed
     /// came (nothing recorded); or {1, kind, retryMs, a, b} when refused (kind = <see cref="LimitKind"/> as a number).
     /// </summary>
     public static readonly Script Batch = new("""
-        -- The whole batch is one MessagePack array (decoding it in C is far cheaper than ARGV strings and tonumber).
-        -- Integers go back to redis.call as Lua numbers, which Redis formats exactly below 1e17 (money stays below 2^53).
-        local call, tonumber, find, sub, max, floor = redis.call, tonumber, string.find, string.sub, math.max, math.floor
-        local P = cmsgpack.unpack(ARGV[1])
-        local batchNow, holdTtl, window, nDesc, nSettle, nAdmit = P[1], P[2], P[3], P[4], P[5], P[6]
-        local DS, SS, AS = 21, 8, 6
+        -- The batch is one MessagePack array (decoded in C: far cheaper than one ARGV string per value and tonumber).
+        -- Numbers go back to redis.call as Lua numbers, which Redis formats exactly below 1e17 (money stays below 2^53).
+        local call, tonumber, max, floor, mpack, munpack = redis.call, tonumber, math.max, math.floor, cmsgpack.pack, cmsgpack.unpack
+        local P = munpack(ARGV[1])
+        local batchNow, holdTtl, window, grain, nDesc, nSettle, nAdmit = P[1], P[2], P[3], P[4], P[5], P[6], P[7]
+        local DS, SS, AS = 21, 7, 4
+        local span = window / 1000
+        local NB = span + 1
 
         -- A budget period's state (spend:P and held:P), read once per batch and written once at its end.
         local budgets, border = {}, {}
@@ -75,151 +79,136 @@ internal static class RedisScripts
           return s
         end
 
-        -- Flights: a zset per key (and per workspace) of "id|hold|period" scored by expiry. max_parallel counts them;
-        -- a hold whose request never settled is released when it expires. The earliest expiry is known, so a batch
-        -- looks for expired flights only when there are some.
-        local flights, forder = {}, {}
+        -- Flights: one string per key (and per workspace), MessagePack {n, E, p, c, h, E, p, c, h, ...}: the n requests
+        -- in flight, grouped by the grain (minute) E their hold expires at and the budget period p they hold against:
+        -- how many (c) and how much they hold (h). max_parallel counts n. A settlement leaves its group; a group whose
+        -- time has come holds requests that never settled (a replica died), and is released whole.
+        local fls, florder = {}, {}
         local function flightsOf(k)
-          local f = flights[k]
+          local f = fls[k]
           if f == nil then
-            local e = call('ZRANGE', k, 0, 0, 'WITHSCORES')
-            f = {k = k, early = e[2] and tonumber(e[2]), adds = {}, na = 0, ttl = 0}
-            flights[k] = f
-            forder[#forder + 1] = f
+            f = {k = k, n = 0, g = {}, ttl = 0}
+            local raw = call('GET', k)
+            if raw then
+              local t = munpack(raw)
+              f.n = t[1]
+              for i = 2, #t, 4 do
+                local e = t[i]
+                local ge = f.g[e]
+                if not ge then ge = {}; f.g[e] = ge end
+                ge[t[i + 1]] = {c = t[i + 2], h = t[i + 3]}
+                if not f.early or e < f.early then f.early = e end
+              end
+            end
+            fls[k] = f
+            florder[#florder + 1] = f
           end
           return f
         end
+        -- Releases the groups due at `now`: what they held in the current period goes back to the budget b.
         local function prune(f, now, b, period)
-          if f.na > 0 then call('ZADD', f.k, unpack(f.adds)); f.adds = {}; f.na = 0 end
-          local expired = call('ZRANGEBYSCORE', f.k, '-inf', now)
-          for _, m in ipairs(expired) do
-            local i = find(m, '|', 1, true)
-            local j = find(m, '|', i + 1, true)
-            if b and b.heldExists and sub(m, j + 1) == period then
-              local amount = tonumber(sub(m, i + 1, j - 1))
-              b.held = b.held - amount
-              b.dHeld = b.dHeld - amount
+          local early = nil
+          for e, ge in pairs(f.g) do
+            if e * grain <= now then
+              for p, grp in pairs(ge) do
+                f.n = f.n - grp.c
+                if b and b.heldExists and p == period then
+                  b.held = b.held - grp.h
+                  b.dHeld = b.dHeld - grp.h
+                end
+              end
+              f.g[e] = nil
+            elseif not early or e < early then
+              early = e
             end
           end
-          call('ZREMRANGEBYSCORE', f.k, '-inf', now)
-          if f.n then f.n = f.n - #expired end
-          local e = call('ZRANGE', f.k, 0, 0, 'WITHSCORES')
-          f.early = e[2] and tonumber(e[2])
+          f.early = early
+          f.dirty = true
         end
-        local function fly(f, now, member, ttl)
-          local exp = now + holdTtl
-          local na = f.na
-          f.adds[na + 1] = exp
-          f.adds[na + 2] = member
-          f.na = na + 2
-          if f.n then f.n = f.n + 1 end
-          if not f.early or exp < f.early then f.early = exp end
+        local function fly(f, e, p, hold, ttl)
+          local ge = f.g[e]
+          if not ge then ge = {}; f.g[e] = ge end
+          local grp = ge[p]
+          if not grp then grp = {c = 0, h = 0}; ge[p] = grp end
+          grp.c = grp.c + 1
+          grp.h = grp.h + hold
+          f.n = f.n + 1
+          if not f.early or e < f.early then f.early = e end
           if ttl > f.ttl then f.ttl = ttl end
+          f.dirty = true
+        end
+        -- A settled request leaves its group; false if the group was released already (its hold with it).
+        local function land(f, e, p, hold)
+          local ge = f.g[e]
+          local grp = ge and ge[p]
+          if not grp or grp.c <= 0 then return false end
+          grp.c = grp.c - 1
+          grp.h = grp.h - hold
+          f.n = f.n - 1
+          if grp.c == 0 then
+            ge[p] = nil
+            if next(ge) == nil then f.g[e] = nil end
+          end
+          f.dirty = true
+          return true
         end
 
-        -- rpm and tpm: per-second buckets (RateWindow). A hash per key and limit: field <second> = what was admitted in
-        -- that second (requests, or tokens: the estimates, then the actuals), "t" = the total of the buckets kept and "o" the
-        -- oldest second kept. An admission counts for the rest of its second plus 60 s, so the window at second c is the
-        -- buckets c-60 .. c: conservative, no 60-second span ever holds more than the limit. Older buckets are pruned (at
-        -- most once a second per key), so a hash holds at most 63 fields however high the rate.
-        local span = window / 1000
-        local rates, rorder = {}, {}
-        local function rateOf(k, s)
-          local r = rates[k]
+        -- rpm and tpm: per-second buckets (RateWindow), one string per key and limit, MessagePack {top, total, 61 slots}:
+        -- slot s % 61 holds what was admitted in second s (requests; or tokens: estimates, then actuals) for the seconds
+        -- top-60 .. top. An admission counts for the rest of its second plus 60 s, so the window at second c is c-60 .. c:
+        -- conservative, no 60-second span ever holds more than the limit, and the state is 63 numbers whatever the rate.
+        local rts, rorder = {}, {}
+        local function rateOf(k)
+          local r = rts[k]
           if r == nil then
-            local v = call('HMGET', k, 't', 'o', s)
-            r = {k = k, t = tonumber(v[1] or '0'), o = v[2] and tonumber(v[2]), b = {[s] = tonumber(v[3] or '0')},
-              dirty = {}, ds = {}, nd = 0}
-            rates[k] = r
+            local raw = call('GET', k)
+            local a
+            if raw then
+              a = munpack(raw)
+            else
+              a = {0, 0}
+              for i = 3, NB + 2 do a[i] = 0 end
+            end
+            r = {k = k, a = a}
+            rts[k] = r
             rorder[#rorder + 1] = r
           end
           return r
         end
-        local function bucket(r, s)
-          local v = r.b[s]
-          if v == nil then
-            v = tonumber(call('HGET', r.k, s) or '0')
-            r.b[s] = v
+        -- Moves the window to second c: the slots of seconds that left it are emptied.
+        local function advance(r, c)
+          local a = r.a
+          local top = a[1]
+          if c <= top then return end
+          if c - top >= NB then
+            for i = 3, NB + 2 do a[i] = 0 end
+            a[2] = 0
+          else
+            for s = top + 1, c do
+              local i = s % NB + 3
+              a[2] = a[2] - a[i]
+              a[i] = 0
+            end
           end
-          return v
+          a[1] = c
+          r.dirty = true
         end
         local function rateAdd(r, s, n)
-          r.b[s] = bucket(r, s) + n
-          r.t = r.t + n
-          if not r.dirty[s] then
-            r.dirty[s] = true
-            r.nd = r.nd + 1
-            r.ds[r.nd] = s
-          end
-          if not r.o or s < r.o then r.o = s; r.oDirty = true end
+          local a = r.a
+          local i = s % NB + 3
+          a[i] = a[i] + n
+          a[2] = a[2] + n
+          r.dirty = true
         end
-        local function rateWrite(r)
-          if r.nd == 0 and not r.oDirty then return end
-          local a, n = {'t', r.t, 'o', r.o}, 4
-          for i = 1, r.nd do
-            local s = r.ds[i]
-            a[n + 1] = s
-            a[n + 2] = r.b[s]
-            n = n + 2
-          end
-          call('HSET', r.k, unpack(a, 1, n))
-          call('PEXPIRE', r.k, window + 2000)
-          r.dirty, r.ds, r.nd, r.oDirty = {}, {}, 0, false
-        end
-        -- Drops the buckets that have left the window at second c.
-        local function ratePrune(r, c)
-          local low = c - span
-          if not r.o or r.o >= low then return end
-          rateWrite(r)
-          local gone, dead, nd = 0, {}, 0
-          if low - r.o <= 2 * (span + 1) then
-            local fields = {}
-            for s = r.o, low - 1 do fields[s - r.o + 1] = s end
-            local vals = call('HMGET', r.k, unpack(fields))
-            for i = 1, #fields do
-              if vals[i] then
-                gone = gone + tonumber(vals[i])
-                nd = nd + 1
-                dead[nd] = fields[i]
-              end
-            end
-          else
-            local all = call('HGETALL', r.k)
-            for i = 1, #all, 2 do
-              local s = tonumber(all[i])
-              if s and s < low then
-                gone = gone + tonumber(all[i + 1])
-                nd = nd + 1
-                dead[nd] = all[i]
-              end
-            end
-          end
-          if nd > 0 then call('HDEL', r.k, unpack(dead, 1, nd)) end
-          r.t = r.t - gone
-          r.o = low
-          r.oDirty = true
-          r.b, r.all, r.mc = {}, nil, nil
-        end
-        -- Milliseconds until `need` of what is counted has left the window (the oldest buckets leave first); 1 s if never.
+        -- Milliseconds until `need` of what is counted has left the window (the oldest seconds leave first); 1 s if never.
         local function rateRetry(r, c, now, need)
           if r.mc == c and r.mn == need then return r.mf - now end
-          if not r.all then
-            local all = call('HGETALL', r.k)
-            for i = 1, #all, 2 do
-              local s = tonumber(all[i])
-              if s and r.b[s] == nil then r.b[s] = tonumber(all[i + 1]) end
-            end
-            r.all = true
-          end
-          local freed = 0
+          local a, freed = r.a, 0
           for s = c - span, c do
-            local v = r.b[s]
-            if v then
-              freed = freed + v
-              if freed >= need then
-                r.mc, r.mn, r.mf = c, need, (s + span + 1) * 1000
-                return r.mf - now
-              end
+            freed = freed + a[s % NB + 3]
+            if freed >= need then
+              r.mc, r.mn, r.mf = c, need, (s + NB) * 1000
+              return r.mf - now
             end
           end
           return 1000
@@ -228,7 +217,7 @@ internal static class RedisScripts
         -- Descriptors: a key's names, periods and limits, shared by its operations in this batch.
         local D = {}
         for i = 1, nDesc do
-          local o = 6 + (i - 1) * DS
+          local o = 7 + (i - 1) * DS
           local kb, wb = P[o + 1], P[o + 2]
           D[i] = {
             kb = kb, wb = wb, kp = P[o + 3], wp = P[o + 4], day = P[o + 5], dayEnd = P[o + 6],
@@ -238,51 +227,29 @@ internal static class RedisScripts
             kSeed = P[o + 20], wSeed = P[o + 21], kOn = P[o + 3] ~= '-', wOn = wb ~= '',
           }
         end
+        local function keyFlights(d)
+          local f = d.kf
+          if not f then f = flightsOf(d.kb .. 'flights'); d.kf = f end
+          return f
+        end
+        local function wsFlights(d)
+          local f = d.wf
+          if not f then f = flightsOf(d.wb .. 'flights'); d.wf = f end
+          return f
+        end
 
-        -- Settlements first (any order of concurrent calls is a valid history): which flights are still live, one
-        -- ZMSCORE per flights key; release those, add the costs and tokens.
-        local so = 6 + nDesc * DS
-        local groups, gorder = {}, {}
-        local function want(k, m)
-          local g = groups[k]
-          if g == nil then
-            g = {k = k, n = 0, live = {}}
-            groups[k] = g
-            gorder[#gorder + 1] = g
-          end
-          g.n = g.n + 1
-          g[g.n] = m
-        end
+        -- Settlements first (any order of concurrent calls is a valid history): leave the flight group, release the
+        -- hold if the group was still live, add the cost and the tokens, correct tpm.
+        local so = 7 + nDesc * DS
+        local batchSecond = floor(batchNow / 1000)
         for i = 1, nSettle do
           local o = so + (i - 1) * SS
           local d = D[P[o + 1]]
-          if not d.kfl then d.kfl = d.kb .. 'flights' end
-          want(d.kfl, P[o + 2])
-          if d.wOn then
-            if not d.wfl then d.wfl = d.wb .. 'flights' end
-            want(d.wfl, P[o + 3])
-          end
-        end
-        for _, g in ipairs(gorder) do
-          local scores = call('ZMSCORE', g.k, unpack(g, 1, g.n))
-          local rem, nr = {}, 0
-          for j = 1, g.n do
-            if scores[j] then
-              g.live[g[j]] = true
-              nr = nr + 1
-              rem[nr] = g[j]
-            end
-          end
-          if nr > 0 then call('ZREM', g.k, unpack(rem, 1, nr)) end
-        end
-        for i = 1, nSettle do
-          local o = so + (i - 1) * SS
-          local d = D[P[o + 1]]
-          local hold, cost, tokens = P[o + 4], P[o + 5], P[o + 6]
+          local hold, cost, tokens, est, second, e = P[o + 2], P[o + 3], P[o + 4], P[o + 5], P[o + 6], P[o + 7] / grain
           if d.kOn then
             local b = d.kbud
             if not b then b = budget(d.kb, d.kp); d.kbud = b end
-            if groups[d.kfl].live[P[o + 2]] and b.heldExists then
+            if land(keyFlights(d), e, d.kp, hold) and b.heldExists then
               b.held = b.held - hold
               b.dHeld = b.dHeld - hold
             end
@@ -291,6 +258,8 @@ internal static class RedisScripts
               b.spend = b.spend + cost
               b.dSpend = b.dSpend + cost
             end
+          else
+            land(keyFlights(d), e, d.kp, 0)
           end
           if tokens > 0 then
             local s = d.days
@@ -298,18 +267,16 @@ internal static class RedisScripts
             s.dTok = s.dTok + tokens
             if s.tok then s.tok = s.tok + tokens end
           end
-          local est = P[o + 7]
-          if est >= 0 then
-            -- The estimate tpm counted becomes the actual, in the bucket it was counted in, while that still counts.
-            local s = P[o + 8]
-            d.ktpm = d.ktpm or d.kb .. 'tpms'
-            local r = rateOf(d.ktpm, s)
-            if r.o and s >= r.o and s >= floor(batchNow / 1000) - span and bucket(r, s) >= est then rateAdd(r, s, tokens - est) end
+          if est >= 0 and second >= batchSecond - span then
+            -- The estimate tpm counted becomes the actual, in the second it was counted in, while that still counts.
+            local r = rateOf(d.kb .. 'tpms')
+            local a = r.a
+            if second <= a[1] and second > a[1] - NB and a[second % NB + 3] >= est then rateAdd(r, second, tokens - est) end
           end
           if d.wOn then
             local b = d.wbud
             if not b then b = budget(d.wb, d.wp); d.wbud = b end
-            if groups[d.wfl].live[P[o + 3]] and b.heldExists then
+            if land(wsFlights(d), e, d.wp, hold) and b.heldExists then
               b.held = b.held - hold
               b.dHeld = b.dHeld - hold
             end
@@ -329,8 +296,7 @@ internal static class RedisScripts
           b.spend = value
           return true
         end
-        -- km / wm: the flight members "id|hold|period" for the key and the workspace ('' without one).
-        local function admit(d, now, km, wm, hold, tokens)
+        local function admit(d, now, hold, tokens)
           local kb, wb = nil, nil
           if d.kBudget >= 0 then
             kb = d.kbud
@@ -345,40 +311,29 @@ internal static class RedisScripts
           local needW = wb and not seed(wb, d.wSeed, d.wEnd, now)
           if needK or needW then return 16 + (needK and 1 or 0) + (needW and 2 or 0) end
 
-          local kf = d.kf
-          if not kf then
-            d.kfl = d.kfl or d.kb .. 'flights'
-            kf = flightsOf(d.kfl)
-            d.kf = kf
-          end
-          if kf.early and kf.early <= now then prune(kf, now, kb, d.kp) end
+          local kf = keyFlights(d)
+          if kf.early and kf.early * grain <= now then prune(kf, now, kb, d.kp) end
           local wf = nil
           if wb then
-            wf = d.wf
-            if not wf then
-              d.wfl = d.wfl or d.wb .. 'flights'
-              wf = flightsOf(d.wfl)
-              d.wf = wf
-            end
-            if wf.early and wf.early <= now then prune(wf, now, wb, d.wp) end
+            wf = wsFlights(d)
+            if wf.early and wf.early * grain <= now then prune(wf, now, wb, d.wp) end
           end
+          if d.parallel >= 0 and kf.n >= d.parallel then return {1, 3, 1000, kf.n, 0} end
 
-          if d.parallel >= 0 then
-            if not kf.n then kf.n = call('ZCARD', kf.k) + kf.na / 2 end
-            if kf.n >= d.parallel then return {1, 3, 1000, kf.n, 0} end
-          end
           local c, rr, tr = floor(now / 1000), nil, nil
           if d.rpm >= 0 then
-            d.krpm = d.krpm or d.kb .. 'rpms'
-            rr = rateOf(d.krpm, c)
-            ratePrune(rr, c)
-            if rr.t >= d.rpm then return {1, 1, rateRetry(rr, c, now, rr.t - d.rpm + 1), rr.t, 0} end
+            rr = d.rr
+            if not rr then rr = rateOf(d.kb .. 'rpms'); d.rr = rr end
+            advance(rr, c)
+            local used = rr.a[2]
+            if used >= d.rpm then return {1, 1, rateRetry(rr, c, now, used - d.rpm + 1), used, 0} end
           end
           if d.tpm >= 0 then
-            d.ktpm = d.ktpm or d.kb .. 'tpms'
-            tr = rateOf(d.ktpm, c)
-            ratePrune(tr, c)
-            if tr.t + tokens > d.tpm then return {1, 2, rateRetry(tr, c, now, tr.t + tokens - d.tpm), tr.t, 0} end
+            tr = d.tr
+            if not tr then tr = rateOf(d.kb .. 'tpms'); d.tr = tr end
+            advance(tr, c)
+            local used = tr.a[2]
+            if used + tokens > d.tpm then return {1, 2, rateRetry(tr, c, now, used + tokens - d.tpm), used, 0} end
           end
           local s = d.days
           if not s then s = day(d.kb, d.day, d.dayEnd); d.days = s end
@@ -393,8 +348,10 @@ internal static class RedisScripts
           if kb and kb.spend + kb.held + hold > d.kBudget then return {1, 0, -1, kb.spend, kb.held} end
           if wb and wb.spend + wb.held + hold > d.wBudget then return {1, 6, -1, wb.spend, wb.held} end
 
-          -- Admitted: record everything (written at the end of the batch).
-          local flTtl = holdTtl + 60000
+          -- Admitted: record everything (written at the end of the batch). The hold expires at the end of the grain
+          -- its TTL runs out in (the caller rounds it so).
+          local e = -floor(-(now + holdTtl) / grain)
+          local flTtl = holdTtl + grain + 60000
           if kb then
             local ttl = d.kEnd - now
             if ttl > flTtl then flTtl = ttl end
@@ -403,15 +360,17 @@ internal static class RedisScripts
             kb.heldExists = true
             kb.ttl = ttl
             kb.refresh = d.kRefresh
+            fly(kf, e, d.kp, hold, flTtl)
+          else
+            fly(kf, e, d.kp, 0, flTtl)
           end
-          fly(kf, now, km, flTtl)
           if rr then rateAdd(rr, c, 1) end
           if tr then rateAdd(tr, c, tokens) end
           s.dReq = s.dReq + 1
           if s.req then s.req = s.req + 1 end
           if wb then
             local ttl = d.wEnd - now
-            fly(wf, now, wm, max(holdTtl + 60000, ttl))
+            fly(wf, e, d.wp, hold, max(holdTtl + grain + 60000, ttl))
             wb.held = wb.held + hold
             wb.dHeld = wb.dHeld + hold
             wb.heldExists = true
@@ -442,16 +401,31 @@ internal static class RedisScripts
         local out = {}
         for i = 1, nAdmit do
           local o = ao + (i - 1) * AS
-          out[i] = admit(D[P[o + 1]], P[o + 2], P[o + 3], P[o + 4], P[o + 5], P[o + 6])
+          out[i] = admit(D[P[o + 1]], P[o + 2], P[o + 3], P[o + 4])
         end
 
         -- Write what the batch changed, once per key. A counter created now gets its TTL; one that existed keeps the
         -- fixed deadline it was given, unless its TTL is relative (a budget with no period) and renewed on each write.
-        for _, f in ipairs(forder) do
-          if f.na > 0 then call('ZADD', f.k, unpack(f.adds, 1, f.na)) end
-          if f.ttl > 0 then call('PEXPIRE', f.k, f.ttl) end
+        for _, f in ipairs(florder) do
+          if f.dirty then
+            if f.n == 0 and next(f.g) == nil then
+              call('DEL', f.k)
+            else
+              local t, n = {f.n}, 1
+              for e, ge in pairs(f.g) do
+                for p, grp in pairs(ge) do
+                  t[n + 1], t[n + 2], t[n + 3], t[n + 4] = e, p, grp.c, grp.h
+                  n = n + 4
+                end
+              end
+              -- Flights outlive the holds they release; a batch that only settled keeps the TTL the key has.
+              if f.ttl > 0 then call('SET', f.k, mpack(t), 'PX', f.ttl) else call('SET', f.k, mpack(t), 'KEEPTTL') end
+            end
+          end
         end
-        for _, r in ipairs(rorder) do rateWrite(r) end
+        for _, r in ipairs(rorder) do
+          if r.dirty then call('SET', r.k, mpack(r.a), 'PX', window + 2000) end
+        end
         for _, b in ipairs(border) do
           if b.dSpend ~= 0 then call('INCRBY', b.spendK, b.dSpend) end
           if b.dHeld ~= 0 then
@@ -468,32 +442,34 @@ internal static class RedisScripts
         """);
 
     /// <summary>Fields per part of the <see cref="Batch"/> MessagePack array.</summary>
-    public const int HeaderFields = 6, DescriptorFields = 21, SettleFields = 8, AdmitFields = 6;
+    public const int HeaderFields = 7, DescriptorFields = 21, SettleFields = 7, AdmitFields = 4;
 
     /// <summary>
     /// Read-only. KEYS: 1 key:flights, 2 key:rpms, 3 key:tpms, 4 key:spend:P, 5 key:dreq:D, 6 key:dtok:D,
-    /// 7 ws:flights, 8 ws:spend:W. ARGV: 1 now, 2 the oldest rate bucket (Unix second) still in the window, 3 key period,
-    /// 4 ws period, 5 has workspace. Returns {keySpend|-1, keyHeld, inFlight, rpmUsed, tpmUsed, requestsToday,
-    /// tokensToday, wsSpend|-1, wsHeld}: -1 spend means not loaded yet.
+    /// 7 ws:flights, 8 ws:spend:W. ARGV: 1 now, 2 flight grain (ms), 3 key period, 4 ws period, 5 has workspace.
+    /// Returns {keySpend|-1, keyHeld, inFlight, rpmUsed, tpmUsed, requestsToday, tokensToday, wsSpend|-1, wsHeld}:
+    /// -1 spend means not loaded yet.
     /// </summary>
     public static readonly Script Quota = new("""
+        local now, grain = tonumber(ARGV[1]), tonumber(ARGV[2])
         local function live(k, period)
-          local held, n = 0, 0
-          for _, m in ipairs(redis.call('ZRANGEBYSCORE', k, '(' .. ARGV[1], '+inf')) do
-            n = n + 1
-            local a = string.find(m, '|', 1, true)
-            local b = string.find(m, '|', a + 1, true)
-            if string.sub(m, b + 1) == period then held = held + tonumber(string.sub(m, a + 1, b - 1)) end
+          local raw = redis.call('GET', k)
+          if not raw then return 0, 0 end
+          local t, held, n = cmsgpack.unpack(raw), 0, 0
+          for i = 2, #t, 4 do
+            if t[i] * grain > now then
+              n = n + t[i + 2]
+              if t[i + 1] == period then held = held + t[i + 3] end
+            end
           end
           return held, n
         end
-        local low = tonumber(ARGV[2])
+        local c = math.floor(now / 1000)
         local function windowed(k)
-          local n, all = 0, redis.call('HGETALL', k)
-          for i = 1, #all, 2 do
-            local s = tonumber(all[i])
-            if s and s >= low then n = n + tonumber(all[i + 1]) end
-          end
+          local raw = redis.call('GET', k)
+          if not raw then return 0 end
+          local a, n = cmsgpack.unpack(raw), 0
+          for s = math.max(c - 60, a[1] - 60), math.min(c, a[1]) do n = n + a[s % 61 + 3] end
           return n
         end
         local kHeld, inFlight = live(KEYS[1], ARGV[3])

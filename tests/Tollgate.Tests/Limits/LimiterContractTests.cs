@@ -441,6 +441,26 @@ public abstract class LimiterContractTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task An_unsettled_hold_expires_at_the_end_of_the_minute_its_ttl_runs_out_in()
+    {
+        var replicas = await ReplicasAsync();
+        var key = Key(NewKeyId(), new BudgetSpec(1m, "30d", Anchor: Start), maxParallel: 1);
+
+        Clock.Advance(TimeSpan.FromSeconds(30));
+        (await Admit(replicas[0], key, 1m)).Admitted.ShouldBeTrue();   // TTL runs out at 10 min 30 s
+        Clock.Advance(TimeSpan.FromMinutes(10));
+        (await Admit(replicas[1], key, 0m)).Refusal.ShouldBe(LimitKind.MaxParallel);
+        Clock.Advance(TimeSpan.FromSeconds(30) - TimeSpan.FromMilliseconds(1));
+        (await Quota(replicas[1], key)).InFlight.ShouldBe(1);
+        (await Admit(replicas[1], key, 0m)).Refusal.ShouldBe(LimitKind.MaxParallel);
+        Clock.Advance(TimeSpan.FromMilliseconds(1));                  // 11 min: the end of that minute
+        (await Quota(replicas[0], key)).InFlight.ShouldBe(0);
+        var next = await Admit(replicas[0], key, 1m);
+        next.Admitted.ShouldBeTrue();
+        (await Quota(replicas[1], key)).Budget!.Held.ShouldBe(1m);
+    }
+
+    [Fact]
     public async Task Workspace_budget_is_shared_by_its_keys()
     {
         var workspace = "ws-" + Guid.NewGuid().ToString("N")[..8];
