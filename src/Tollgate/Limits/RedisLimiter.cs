@@ -262,7 +262,7 @@ internal sealed class RedisLimiter : ILimiter
         if (start)
         {
             // Runs on this thread up to the Redis call: a lone admission is on its way before this method awaits.
-            _ = PumpAsync(_admitLane);
+            StartPump(_admitLane);
         }
 
         if (!cancellationToken.CanBeCanceled)
@@ -291,10 +291,29 @@ internal sealed class RedisLimiter : ILimiter
 
         if (start)
         {
-            _ = PumpAsync(_settleLane);
+            StartPump(_settleLane);
         }
 
         return op.Task;
+    }
+
+    /// <summary>
+    /// Starts a lane's loop on this thread. The loop serves every caller while it runs, so it must not carry this
+    /// caller's execution context (its AsyncLocals, its request) along: flow is suppressed.
+    /// </summary>
+    private void StartPump(Lane lane)
+    {
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            // Already so (a lane handing over to the other from its first, synchronous round).
+            _ = PumpAsync(lane);
+            return;
+        }
+
+        using (ExecutionContext.SuppressFlow())
+        {
+            _ = PumpAsync(lane);
+        }
     }
 
     /// <summary>One lane's loop: send what has queued, wait for the reply, repeat until the queue is empty.</summary>
@@ -346,7 +365,7 @@ internal sealed class RedisLimiter : ILimiter
             {
                 if (handOver)
                 {
-                    _ = PumpAsync(_settleLane);
+                    StartPump(_settleLane);
                 }
 
                 return;

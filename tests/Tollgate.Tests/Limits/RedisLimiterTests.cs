@@ -118,6 +118,60 @@ public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests
     }
 
     [Fact]
+    public async Task Settlements_wait_for_the_admission_in_flight_then_ride_along_or_go_on_their_own()
+    {
+        var limiter = (RedisLimiter)await LimiterAsync();
+        var id = NewKeyId();
+        var key = Key(id, new BudgetSpec(1.00m, "30d", Anchor: Start));
+        var earlier = await Admit(limiter, key, 0.10m);
+        var another = await Admit(limiter, key, 0.10m);
+        var before = limiter.Stats;
+
+        Task firstSettled, secondSettled;
+        Task<Admission> inFlight, queued;
+        await using (await PauseRedisAsync())
+        {
+            inFlight = Admit(limiter, key, 0.10m);
+            firstSettled = Settle(limiter, earlier, 0.05m, keyId: id); // waits: the admission lane is busy
+            queued = Admit(limiter, key, 0.10m);
+            limiter.Stats.ShouldBe(before with { Calls = before.Calls + 1, Admissions = before.Admissions + 1 });
+        }
+
+        await Task.WhenAll(inFlight, queued, firstSettled).WaitAsync(Timeout, Ct);
+
+        // The settlement rode along with the queued admission: one call for both.
+        limiter.Stats.ShouldBe(new RedisLimiter.BatchStats(before.Calls + 2, before.Admissions + 2, before.Settlements + 1));
+
+        // With no admission about, a settlement goes on its own at once.
+        secondSettled = Settle(limiter, another, 0.05m, keyId: id);
+        await secondSettled.WaitAsync(Timeout, Ct);
+        limiter.Stats.ShouldBe(new RedisLimiter.BatchStats(before.Calls + 3, before.Admissions + 2, before.Settlements + 2));
+        var view = await Quota(limiter, key);
+        view.Budget!.Spend.ShouldBe(0.10m);
+        view.Budget.Held.ShouldBe(0.20m);
+    }
+
+    [Fact]
+    public async Task A_settlement_left_behind_when_admissions_stop_is_still_sent()
+    {
+        var limiter = (RedisLimiter)await LimiterAsync();
+        var id = NewKeyId();
+        var key = Key(id, new BudgetSpec(1.00m, "30d", Anchor: Start));
+        var earlier = await Admit(limiter, key, 0.10m);
+
+        Task settled;
+        Task<Admission> inFlight;
+        await using (await PauseRedisAsync())
+        {
+            inFlight = Admit(limiter, key, 0.10m);
+            settled = Settle(limiter, earlier, 0.05m, keyId: id); // no admission comes after it to ride with
+        }
+
+        await Task.WhenAll(inFlight, settled).WaitAsync(Timeout, Ct);
+        (await Quota(limiter, key)).Budget!.Spend.ShouldBe(0.05m);
+    }
+
+    [Fact]
     public async Task Many_concurrent_admissions_on_two_replicas_never_overspend_and_refuse_only_for_budget()
     {
         var replicas = await ReplicasAsync();
