@@ -646,6 +646,7 @@ internal sealed class RedisLimiter : ILimiter
                 w.Write(plan.NowMs);
                 w.Write(plan.HoldNanos);
                 w.Write(plan.Tokens);
+                w.Write(plan.HoldExpires.ToUnixTimeMilliseconds());
             }
 
             return w.ToArray();

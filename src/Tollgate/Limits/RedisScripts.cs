@@ -25,7 +25,7 @@ internal static class RedisScripts
     /// ws budget, ws soft, ws state deadline, ws refresh, key seed, ws seed;</item>
     /// <item>settlements (<see cref="SettleFields"/> each): descriptor, hold, actual cost, actual tokens, tpm tokens
     /// counted (-1 none), the rate second they were counted in, the hold's expiry (ms, a whole grain);</item>
-    /// <item>admissions (<see cref="AdmitFields"/> each): descriptor, now, hold, tpm tokens.</item>
+    /// <item>admissions (<see cref="AdmitFields"/> each): descriptor, now, hold, tpm tokens, the hold's expiry (ms, a whole grain).</item>
     /// </list>
     /// A limit of -1 is unset, a seed of nil none; deadlines are Unix ms of the caller's clock (TTL = deadline - now);
     /// "refresh" 1 means the state TTL is relative (a budget with no period) and is renewed on every write.
@@ -46,7 +46,7 @@ internal static class RedisScripts
         local call, tonumber, max, floor, mpack, munpack = redis.call, tonumber, math.max, math.floor, cmsgpack.pack, cmsgpack.unpack
         local P = munpack(ARGV[1])
         local batchNow, holdTtl, window, grain, nDesc, nSettle, nAdmit = P[1], P[2], P[3], P[4], P[5], P[6], P[7]
-        local DS, SS, AS = 21, 7, 4
+        local DS, SS, AS = 21, 7, 5
         local span = window / 1000
         local NB = span + 1
 
@@ -269,7 +269,8 @@ internal static class RedisScripts
           end
           if est >= 0 and second >= batchSecond - span then
             -- The estimate tpm counted becomes the actual, in the second it was counted in, while that still counts.
-            local r = rateOf(d.kb .. 'tpms')
+            local r = d.tr
+            if not r then r = rateOf(d.kb .. 'tpms'); d.tr = r end
             local a = r.a
             if second <= a[1] and second > a[1] - NB and a[second % NB + 3] >= est then rateAdd(r, second, tokens - est) end
           end
@@ -296,7 +297,7 @@ internal static class RedisScripts
           b.spend = value
           return true
         end
-        local function admit(d, now, hold, tokens)
+        local function admit(d, now, hold, tokens, expires)
           local kb, wb = nil, nil
           if d.kBudget >= 0 then
             kb = d.kbud
@@ -350,7 +351,7 @@ internal static class RedisScripts
 
           -- Admitted: record everything (written at the end of the batch). The hold expires at the end of the grain
           -- its TTL runs out in (the caller rounds it so).
-          local e = -floor(-(now + holdTtl) / grain)
+          local e = expires / grain
           local flTtl = holdTtl + grain + 60000
           if kb then
             local ttl = d.kEnd - now
@@ -401,7 +402,7 @@ internal static class RedisScripts
         local out = {}
         for i = 1, nAdmit do
           local o = ao + (i - 1) * AS
-          out[i] = admit(D[P[o + 1]], P[o + 2], P[o + 3], P[o + 4])
+          out[i] = admit(D[P[o + 1]], P[o + 2], P[o + 3], P[o + 4], P[o + 5])
         end
 
         -- Write what the batch changed, once per key. A counter created now gets its TTL; one that existed keeps the
@@ -442,7 +443,7 @@ internal static class RedisScripts
         """);
 
     /// <summary>Fields per part of the <see cref="Batch"/> MessagePack array.</summary>
-    public const int HeaderFields = 7, DescriptorFields = 21, SettleFields = 7, AdmitFields = 4;
+    public const int HeaderFields = 7, DescriptorFields = 21, SettleFields = 7, AdmitFields = 5;
 
     /// <summary>
     /// Read-only. KEYS: 1 key:flights, 2 key:rpms, 3 key:tpms, 4 key:spend:P, 5 key:dreq:D, 6 key:dtok:D,
