@@ -17,6 +17,10 @@ namespace Tollgate.Limits;
 /// is in flight share the next one. A caller that cancels while queued is dropped from its batch; one that cancels after
 /// its batch left gets its cancellation at once, and if the script admitted it, the hold is released (settled at
 /// cost 0). An error from Redis fails every admission and settlement of that call (the callers handle it).</para>
+/// <para>Exactness: a batch is one sequential history. The script applies its settlements, then its admissions in
+/// queue order, each with all the checks of a single admission against the state the ones before it left, and no
+/// other script runs in between. Operations that were queued together were concurrent, so that order is one a
+/// one-at-a-time evaluation could have taken: the batch never admits what such an evaluation would refuse.</para>
 /// <para>Key layout (prefix <c>tg</c>; <c>ID</c> the key id, <c>WS</c> the workspace):</para>
 /// <list type="bullet">
 /// <item><c>{tg:k:ID}:flights</c> the key's requests in flight (max_parallel) and what they hold, as one MessagePack string: groups by minute of expiry and budget period, each a count and an amount; TTL = the longer of hold TTL and the period's.</item>
@@ -28,13 +32,17 @@ namespace Tollgate.Limits;
 /// <para>
 /// The target is a single Redis node (or a primary with replicas), Redis 6.0 or later. Names keep their hash tags,
 /// but one batch holds many keys' operations in one script, which Redis Cluster refuses (CROSSSLOT): cluster mode is
-/// not supported.
+/// not supported. This layout replaced per-request members (<c>:fl</c>, <c>:exp</c>, <c>:rpm</c>, <c>:tpm</c>,
+/// <c>:tpmv</c>, which expire by their TTLs): replicas of the older layout do not see these flights and windows, so do
+/// not run both against one Redis (budget spend and holds stay shared and right; rpm, tpm and max_parallel would be
+/// counted apart).
 /// </para>
 /// <para>
 /// Consistency with the store, the source of truth: a period's spend is seeded from the ledger the first time
 /// Redis lacks it (first use, new period, Redis restart or flush). Ledger rows still queued in a replica at that
 /// moment (≤ one flush interval) are missed, and holds in flight at a flush are forgotten, so right after a flush
-/// a budget can be overspent by at most those requests. Settlements whose period spend is absent are not added
+/// a budget can be overspent by at most those requests (a settlement of such a hold can also land in the flight group
+/// of newer holds of its minute, releasing one of theirs early: the same bound). Settlements whose period spend is absent are not added
 /// (the ledger has them; the next seed counts them). Daily quota counters are not in the ledger's shape and
 /// restart from zero after a flush. Run Redis with <c>maxmemory-policy noeviction</c> (or a volatile-* policy):
 /// an evicted counter is a wrong limit. Times come from each replica's <see cref="TimeProvider"/>: keep clocks in sync.
