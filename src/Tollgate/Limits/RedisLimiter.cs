@@ -331,7 +331,7 @@ internal sealed class RedisLimiter : ILimiter
         {
             lane.Admits.Clear();
             lane.Settles.Clear();
-            var handOver = false;
+            bool idle, handOver = false;
             lock (_gate)
             {
                 if (lane.Admissions)
@@ -355,7 +355,9 @@ internal sealed class RedisLimiter : ILimiter
                     }
                 }
 
-                if (lane.Admits.Count == 0 && lane.Settles.Count == 0)
+                // Decided here, under the lock: once Busy is false another loop may own the lane and its lists.
+                idle = lane.Admits.Count == 0 && lane.Settles.Count == 0;
+                if (idle)
                 {
                     lane.Busy = false;
 
@@ -369,7 +371,7 @@ internal sealed class RedisLimiter : ILimiter
                 }
             }
 
-            if (lane.Admits.Count == 0 && lane.Settles.Count == 0)
+            if (idle)
             {
                 if (handOver)
                 {
