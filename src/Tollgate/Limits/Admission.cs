@@ -66,7 +66,7 @@ internal sealed class HoldHandle
 {
     private int _settled;
 
-    internal HoldHandle(string id, string keyId, string? workspace, string keyPeriod, string? workspacePeriod, string day, DateTimeOffset dayEnd)
+    internal HoldHandle(string id, string keyId, string? workspace, string keyPeriod, string? workspacePeriod, string day, DateTimeOffset dayEnd, long holdNanos, long tpmTokens, long rateSecond, long expiresMs)
     {
         Id = id;
         KeyId = keyId;
@@ -75,6 +75,10 @@ internal sealed class HoldHandle
         WorkspacePeriod = workspacePeriod;
         Day = day;
         DayEnd = dayEnd;
+        HoldNanos = holdNanos;
+        TpmTokens = tpmTokens;
+        RateSecond = rateSecond;
+        ExpiresMs = expiresMs;
     }
 
     /// <summary>Unique across replicas; fine to log.</summary>
@@ -94,6 +98,18 @@ internal sealed class HoldHandle
     internal string Day { get; }
 
     internal DateTimeOffset DayEnd { get; }
+
+    /// <summary>What the hold reserved (<see cref="Nanos"/>): against the workspace budget, and the key's when it has one.</summary>
+    internal long HoldNanos { get; }
+
+    /// <summary>The tokens tpm counted for this admission, or -1 when no tpm limit applied.</summary>
+    internal long TpmTokens { get; }
+
+    /// <summary>The rate window's bucket (Unix second) the admission counted in: settlement corrects tpm there.</summary>
+    internal long RateSecond { get; }
+
+    /// <summary>When the hold expires unsettled (Unix ms, a whole <see cref="AdmissionPlan.FlightGrain"/>): its flight group in Redis.</summary>
+    internal long ExpiresMs { get; }
 
     /// <summary>True for the first caller only: makes settlement idempotent.</summary>
     internal bool TryClaimSettlement() => Interlocked.Exchange(ref _settled, 1) == 0;
@@ -129,9 +145,9 @@ internal sealed record QuotaView
     public CounterView? DailyTokens { get; init; }
     /// <summary>Next UTC midnight: when the daily quotas reset.</summary>
     public DateTimeOffset DailyResetsAt { get; init; }
-    /// <summary>Requests in the last 60 s against the effective rpm.</summary>
+    /// <summary>Requests counted in the rate window now (this second and the 60 before, <see cref="RateWindow"/>) against the effective rpm.</summary>
     public CounterView? Rpm { get; init; }
-    /// <summary>Tokens in the last 60 s (estimates for requests in flight, actuals once settled) against the effective tpm.</summary>
+    /// <summary>Tokens counted in the rate window now (estimates for requests in flight, actuals once settled) against the effective tpm.</summary>
     public CounterView? Tpm { get; init; }
     public long InFlight { get; init; }
     public CounterView? Parallel { get; init; }

@@ -72,8 +72,17 @@ internal readonly record struct EffectiveLimit(long Value, string Source)
 /// </summary>
 internal sealed class AdmissionPlan
 {
-    /// <summary>rpm and tpm are counted over a sliding 60-second window (an exact log of admissions).</summary>
+    /// <summary>
+    /// rpm and tpm are counted in per-second buckets (<see cref="RateWindow"/>): an admission counts for the rest of
+    /// its second plus 60 s, so no 60-second span ever holds more than the limit.
+    /// </summary>
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Holds expire at the end of the minute their TTL runs out in: in Redis, requests in flight are kept in groups
+    /// per minute of expiry (one group released at a time), and both limiters round the same way.
+    /// </summary>
+    public static readonly TimeSpan FlightGrain = TimeSpan.FromMinutes(1);
 
     /// <summary>max_parallel has no knowable free time; this is the hint.</summary>
     public static readonly TimeSpan ParallelRetry = TimeSpan.FromSeconds(1);
@@ -130,14 +139,22 @@ internal sealed class AdmissionPlan
             WorkspaceBudget = workspaceSpec is null ? null : BudgetWindow.For(key.Workspace!, workspaceSpec, now),
             HoldNanos = Nanos.Ceiling(Math.Max(0m, request.Hold)),
             Tokens = tpm is { } t ? Math.Min(tokens, t.Value) : tokens,
-            HoldExpires = now + options.HoldTtl,
+            HoldExpires = ExpiryOf(now, options.HoldTtl),
         };
+    }
+
+    /// <summary>now + ttl, rounded up to a whole <see cref="FlightGrain"/> (Unix ms).</summary>
+    public static DateTimeOffset ExpiryOf(DateTimeOffset now, TimeSpan ttl)
+    {
+        var grain = (long)FlightGrain.TotalMilliseconds;
+        var ms = now.ToUnixTimeMilliseconds() + (long)Math.Ceiling(ttl.TotalMilliseconds);
+        return DateTimeOffset.FromUnixTimeMilliseconds((ms + grain - 1) / grain * grain);
     }
 
     public static string DayLabel(DateTimeOffset dayStart) => dayStart.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
 
     public HoldHandle Handle() =>
-        new(HoldId, KeyId, WorkspaceBudget?.Owner, KeyPeriod, WorkspaceBudget?.Label, Day, DayEnd);
+        new(HoldId, KeyId, WorkspaceBudget?.Owner, KeyPeriod, WorkspaceBudget?.Label, Day, DayEnd, HoldNanos, Tpm is null ? -1 : Tokens, RateWindow.SecondOf(NowMs), HoldExpires.ToUnixTimeMilliseconds());
 
     public Admission RefuseParallel(long inFlight) => Admission.Refuse(
         LimitKind.MaxParallel,
@@ -146,12 +163,12 @@ internal sealed class AdmissionPlan
 
     public Admission RefuseRpm(long inWindow, TimeSpan retryAfter) => Admission.Refuse(
         LimitKind.RateLimitRpm,
-        Invariant($"rpm limit of {Rpm!.Value.Value} requests per minute ({Rpm.Value.Source}) reached: {inWindow} requests of key '{KeyId}' in the last 60 s"),
+        Invariant($"rpm limit of {Rpm!.Value.Value} requests per minute ({Rpm.Value.Source}) reached: {inWindow} requests of key '{KeyId}' in the last 60 s (counted by whole seconds)"),
         retryAfter);
 
     public Admission RefuseTpm(long inWindow, TimeSpan retryAfter) => Admission.Refuse(
         LimitKind.RateLimitTpm,
-        Invariant($"tpm limit of {Tpm!.Value.Value} tokens per minute ({Tpm.Value.Source}) reached: {inWindow} tokens of key '{KeyId}' in the last 60 s, this request needs {Tokens}"),
+        Invariant($"tpm limit of {Tpm!.Value.Value} tokens per minute ({Tpm.Value.Source}) reached: {inWindow} tokens of key '{KeyId}' in the last 60 s (counted by whole seconds), this request needs {Tokens}"),
         retryAfter);
 
     public Admission RefuseDailyRequests(long used) => Admission.Refuse(

@@ -84,13 +84,14 @@ internal sealed class InMemoryLimiter : ILimiter
         var tokens = Math.Max(0, actualTokens);
         if (_keys.TryGetValue(hold.KeyId, out var key))
         {
+            var nowMs = Volatile.Read(ref _options).Time.GetUtcNow().ToUnixTimeMilliseconds();
             lock (key.Gate)
             {
                 key.Release(hold.Id, hold.KeyPeriod, cost);
-                if (key.TpmById.TryGetValue(hold.Id, out var entry))
+                if (hold.TpmTokens >= 0)
                 {
-                    key.TpmTotal += tokens - entry.Tokens;
-                    entry.Tokens = tokens;
+                    // The estimate counted in the admission's bucket becomes the actual, while that bucket counts.
+                    key.Tpm.Adjust(hold.RateSecond, tokens - hold.TpmTokens, nowMs);
                 }
 
                 if (key.Day == hold.Day)
@@ -125,14 +126,13 @@ internal sealed class InMemoryLimiter : ILimiter
         }
 
         var now = plan.NowMs;
-        var cutoff = now - (long)AdmissionPlan.Window.TotalMilliseconds;
         long inFlight, rpmUsed, tpmUsed, requests, tokens;
         BudgetView? budget;
         lock (state.Gate)
         {
             inFlight = state.Flights.Values.Count(f => f.ExpiresMs > now);
-            rpmUsed = state.RpmTimes.Count(t => t > cutoff);
-            tpmUsed = state.Tpm.Where(e => e.TimeMs > cutoff).Sum(e => e.Tokens);
+            rpmUsed = state.Rpm.Used(now);
+            tpmUsed = state.Tpm.Used(now);
             var today = state.Day == plan.Day;
             requests = today ? state.RequestsToday : 0;
             tokens = today ? state.TokensToday : 0;
@@ -197,7 +197,6 @@ internal sealed class InMemoryLimiter : ILimiter
         }
 
         var now = plan.NowMs;
-        var window = (long)AdmissionPlan.Window.TotalMilliseconds;
         key.PruneFlights(now);
         workspace?.PruneFlights(now);
 
@@ -208,35 +207,20 @@ internal sealed class InMemoryLimiter : ILimiter
 
         if (plan.Rpm is { } rpm)
         {
-            key.PruneRpm(now - window);
-            var count = key.RpmTimes.Count;
+            var count = key.Rpm.Used(now);
             if (count >= rpm.Value)
             {
-                // A slot frees when the (count - rpm + 1)-th oldest admission leaves the window.
-                var freeing = count == 0 ? now + 1000 - window : key.RpmTimes[(int)(count - rpm.Value)];
-                return plan.RefuseRpm(count, TimeSpan.FromMilliseconds(freeing + window - now));
+                // A slot frees when enough of the oldest buckets have left the window.
+                return plan.RefuseRpm(count, key.Rpm.RetryAfter(count - rpm.Value + 1, now));
             }
         }
 
         if (plan.Tpm is { } tpm)
         {
-            key.PruneTpm(now - window);
-            if (key.TpmTotal + plan.Tokens > tpm.Value)
+            var used = key.Tpm.Used(now);
+            if (used + plan.Tokens > tpm.Value)
             {
-                var need = key.TpmTotal + plan.Tokens - tpm.Value;
-                long freed = 0;
-                var retry = TimeSpan.FromSeconds(1);
-                foreach (var entry in key.Tpm)
-                {
-                    freed += entry.Tokens;
-                    if (freed >= need)
-                    {
-                        retry = TimeSpan.FromMilliseconds(entry.TimeMs + window - now);
-                        break;
-                    }
-                }
-
-                return plan.RefuseTpm(key.TpmTotal, retry);
+                return plan.RefuseTpm(used, key.Tpm.RetryAfter(used + plan.Tokens - tpm.Value, now));
             }
         }
 
@@ -274,15 +258,12 @@ internal sealed class InMemoryLimiter : ILimiter
         key.Held += keyHold;
         if (plan.Rpm is not null)
         {
-            key.RpmTimes.Add(now);
+            key.Rpm.Add(now, 1);
         }
 
         if (plan.Tpm is not null)
         {
-            var entry = new TpmEntry(now, plan.HoldId) { Tokens = plan.Tokens };
-            key.Tpm.Add(entry);
-            key.TpmById[plan.HoldId] = entry;
-            key.TpmTotal += plan.Tokens;
+            key.Tpm.Add(now, plan.Tokens);
         }
 
         key.RequestsToday++;
@@ -298,13 +279,6 @@ internal sealed class InMemoryLimiter : ILimiter
     }
 
     private sealed record Flight(long ExpiresMs, string Label, long Hold);
-
-    private sealed class TpmEntry(long timeMs, string id)
-    {
-        public long TimeMs { get; } = timeMs;
-        public string Id { get; } = id;
-        public long Tokens { get; set; }
-    }
 
     /// <summary>A budget's current period, and the holds placed against it.</summary>
     private class BudgetState
@@ -374,37 +348,13 @@ internal sealed class InMemoryLimiter : ILimiter
 
     private sealed class KeyState : BudgetState
     {
-        /// <summary>Admission times in the rpm window, oldest first.</summary>
-        public List<long> RpmTimes { get; } = [];
-        public List<TpmEntry> Tpm { get; } = [];
-        public Dictionary<string, TpmEntry> TpmById { get; } = new(StringComparer.Ordinal);
-        public long TpmTotal { get; set; }
+        /// <summary>Admissions per second (only while the key has an rpm limit).</summary>
+        public RateWindow Rpm { get; } = new();
+
+        /// <summary>Tokens per second: estimates at admission, actuals once settled (only with a tpm limit).</summary>
+        public RateWindow Tpm { get; } = new();
         public string? Day { get; set; }
         public long RequestsToday { get; set; }
         public long TokensToday { get; set; }
-
-        public void PruneRpm(long cutoffMs)
-        {
-            var old = 0;
-            while (old < RpmTimes.Count && RpmTimes[old] <= cutoffMs)
-            {
-                old++;
-            }
-
-            RpmTimes.RemoveRange(0, old);
-        }
-
-        public void PruneTpm(long cutoffMs)
-        {
-            var old = 0;
-            while (old < Tpm.Count && Tpm[old].TimeMs <= cutoffMs)
-            {
-                TpmTotal -= Tpm[old].Tokens;
-                TpmById.Remove(Tpm[old].Id);
-                old++;
-            }
-
-            Tpm.RemoveRange(0, old);
-        }
     }
 }

@@ -168,12 +168,12 @@ public abstract class LimiterContractTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task Rpm_is_a_sliding_window_with_an_exact_retry_after()
+    public async Task Rpm_counts_each_admission_for_the_rest_of_its_second_plus_60_s_with_an_exact_retry_after()
     {
         var limiter = await LimiterAsync();
         var key = Key(NewKeyId(), rpm: 3);
 
-        (await Admit(limiter, key)).Admitted.ShouldBeTrue();          // t = 0
+        (await Admit(limiter, key)).Admitted.ShouldBeTrue();          // t = 0 (the start of a second)
         Clock.Advance(TimeSpan.FromSeconds(10));
         (await Admit(limiter, key)).Admitted.ShouldBeTrue();          // t = 10
         Clock.Advance(TimeSpan.FromSeconds(10));
@@ -181,16 +181,81 @@ public abstract class LimiterContractTests : IAsyncDisposable
         Clock.Advance(TimeSpan.FromSeconds(10));
         var refused = await Admit(limiter, key);                      // t = 30
         refused.Refusal.ShouldBe(LimitKind.RateLimitRpm);
-        refused.RetryAfter.ShouldBe(TimeSpan.FromSeconds(30));
-        refused.Message.ShouldNotBeNull().ShouldContain("rpm limit of 3 requests per minute (key)");
+        refused.RetryAfter.ShouldBe(TimeSpan.FromSeconds(31));         // the bucket of second 0 leaves at t = 61
+        refused.Message.ShouldNotBeNull().ShouldContain("rpm limit of 3 requests per minute (key) reached: 3 requests");
 
-        Clock.Advance(TimeSpan.FromSeconds(29.999));
+        Clock.Advance(TimeSpan.FromSeconds(30.999));
         (await Admit(limiter, key)).Refusal.ShouldBe(LimitKind.RateLimitRpm);
-        Clock.Advance(TimeSpan.FromMilliseconds(1));                   // t = 60: the first admission left
+        Clock.Advance(TimeSpan.FromMilliseconds(1));                   // t = 61: the first admission left
         (await Admit(limiter, key)).Admitted.ShouldBeTrue();
         var next = await Admit(limiter, key);
         next.RetryAfter.ShouldBe(TimeSpan.FromSeconds(10));
         (await Quota(limiter, key)).Rpm.ShouldBe(new CounterView(3, 3));
+    }
+
+    [Fact]
+    public async Task An_admission_late_in_its_second_counts_until_60_s_after_that_second_ends()
+    {
+        var limiter = await LimiterAsync();
+        var key = Key(NewKeyId(), rpm: 1);
+
+        Clock.Advance(TimeSpan.FromMilliseconds(900));
+        (await Admit(limiter, key)).Admitted.ShouldBeTrue();          // t = 0.9, bucket [0, 1)
+        Clock.Advance(TimeSpan.FromSeconds(60));
+        var refused = await Admit(limiter, key);                      // t = 60.9: 60 s later, still counted
+        refused.Refusal.ShouldBe(LimitKind.RateLimitRpm);
+        refused.RetryAfter.ShouldBe(TimeSpan.FromMilliseconds(100));
+        (await Quota(limiter, key)).Rpm.ShouldBe(new CounterView(1, 1));
+
+        Clock.Advance(TimeSpan.FromMilliseconds(100));                 // t = 61
+        (await Quota(limiter, key)).Rpm.ShouldBe(new CounterView(1, 0));
+        (await Admit(limiter, key)).Admitted.ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task No_60_second_span_ever_holds_more_than_the_rpm_and_every_retry_after_is_honest()
+    {
+        var replicas = await ReplicasAsync();
+        var key = Key(NewKeyId(), rpm: 7);
+        var admitted = new List<DateTimeOffset>();
+        var random = new Random(20261103);
+
+        for (var step = 0; step < 400; step++)
+        {
+            Clock.Advance(TimeSpan.FromMilliseconds(random.Next(0, 1500)));
+            var admission = await Admit(replicas[step % 2], key);
+            if (admission.Admitted)
+            {
+                admitted.Add(Clock.GetUtcNow());
+                continue;
+            }
+
+            admission.Refusal.ShouldBe(LimitKind.RateLimitRpm);
+            if (step % 5 == 0)
+            {
+                // Honest: a millisecond short of the retry-after is still too early; at it, a slot is free.
+                var wait = admission.RetryAfter!.Value;
+                if (wait > TimeSpan.FromMilliseconds(1))
+                {
+                    Clock.Advance(wait - TimeSpan.FromMilliseconds(1));
+                    (await Admit(replicas[(step + 1) % 2], key)).Refusal.ShouldBe(LimitKind.RateLimitRpm);
+                    Clock.Advance(TimeSpan.FromMilliseconds(1));
+                }
+                else
+                {
+                    Clock.Advance(wait);
+                }
+
+                (await Admit(replicas[step % 2], key)).Admitted.ShouldBeTrue();
+                admitted.Add(Clock.GetUtcNow());
+            }
+        }
+
+        admitted.Count.ShouldBeGreaterThan(40);
+        foreach (var end in admitted)
+        {
+            admitted.Count(t => t > end - TimeSpan.FromSeconds(60) && t <= end).ShouldBeLessThanOrEqualTo(7);
+        }
     }
 
     [Fact]
@@ -204,7 +269,8 @@ public abstract class LimiterContractTests : IAsyncDisposable
         Clock.Advance(TimeSpan.FromSeconds(15));
         var refused = await Admit(limiter, key, tokens: 600);
         refused.Refusal.ShouldBe(LimitKind.RateLimitTpm);
-        refused.RetryAfter.ShouldBe(TimeSpan.FromSeconds(45));
+        refused.RetryAfter.ShouldBe(TimeSpan.FromSeconds(46));
+        refused.Message.ShouldNotBeNull().ShouldContain("600 tokens of key");
 
         await Settle(limiter, first, 0m, tokens: 100);
         (await Admit(limiter, key, tokens: 600)).Admitted.ShouldBeTrue();
@@ -214,6 +280,37 @@ public abstract class LimiterContractTests : IAsyncDisposable
         var small = Key(NewKeyId(), tpm: 100);
         (await Admit(limiter, small, tokens: 5000)).Admitted.ShouldBeTrue();
         (await Admit(limiter, small, tokens: 1)).Refusal.ShouldBe(LimitKind.RateLimitTpm);
+    }
+
+    [Fact]
+    public async Task Tpm_settlement_replaces_the_estimate_in_the_bucket_it_was_counted_in()
+    {
+        var replicas = await ReplicasAsync();
+        var key = Key(NewKeyId(), tpm: 1000);
+
+        Clock.Advance(TimeSpan.FromMilliseconds(500));
+        var early = await Admit(replicas[0], key, tokens: 600);       // bucket of second 0
+        Clock.Advance(TimeSpan.FromSeconds(30));
+        var late = await Admit(replicas[1], key, tokens: 300);        // bucket of second 30
+        early.Admitted.ShouldBeTrue();
+        late.Admitted.ShouldBeTrue();
+        (await Quota(replicas[0], key)).Tpm.ShouldBe(new CounterView(1000, 900));
+
+        await Settle(replicas[1], early, 0m, tokens: 100);
+        (await Quota(replicas[0], key)).Tpm.ShouldBe(new CounterView(1000, 400));
+
+        // Second 0 leaves at t = 61 with its (corrected) 100 tokens; second 30 at t = 91.
+        Clock.Advance(TimeSpan.FromSeconds(30.5));                    // t = 61
+        (await Quota(replicas[1], key)).Tpm.ShouldBe(new CounterView(1000, 300));
+        var refused = await Admit(replicas[0], key, tokens: 800);
+        refused.Refusal.ShouldBe(LimitKind.RateLimitTpm);
+        refused.RetryAfter.ShouldBe(TimeSpan.FromSeconds(30));
+
+        // A settlement after its bucket left the window changes nothing.
+        Clock.Advance(TimeSpan.FromSeconds(30));                      // t = 91
+        await Settle(replicas[0], late, 0m, tokens: 900);
+        (await Quota(replicas[1], key)).Tpm.ShouldBe(new CounterView(1000, 0));
+        (await Admit(replicas[1], key, tokens: 1000)).Admitted.ShouldBeTrue();
     }
 
     [Fact]
@@ -341,6 +438,26 @@ public abstract class LimiterContractTests : IAsyncDisposable
         var view = await Quota(limiter, key);
         view.Budget!.Spend.ShouldBe(0.25m);
         view.Budget.Held.ShouldBe(0.5m);
+    }
+
+    [Fact]
+    public async Task An_unsettled_hold_expires_at_the_end_of_the_minute_its_ttl_runs_out_in()
+    {
+        var replicas = await ReplicasAsync();
+        var key = Key(NewKeyId(), new BudgetSpec(1m, "30d", Anchor: Start), maxParallel: 1);
+
+        Clock.Advance(TimeSpan.FromSeconds(30));
+        (await Admit(replicas[0], key, 1m)).Admitted.ShouldBeTrue();   // TTL runs out at 10 min 30 s
+        Clock.Advance(TimeSpan.FromMinutes(10));
+        (await Admit(replicas[1], key, 0m)).Refusal.ShouldBe(LimitKind.MaxParallel);
+        Clock.Advance(TimeSpan.FromSeconds(30) - TimeSpan.FromMilliseconds(1));
+        (await Quota(replicas[1], key)).InFlight.ShouldBe(1);
+        (await Admit(replicas[1], key, 0m)).Refusal.ShouldBe(LimitKind.MaxParallel);
+        Clock.Advance(TimeSpan.FromMilliseconds(1));                  // 11 min: the end of that minute
+        (await Quota(replicas[0], key)).InFlight.ShouldBe(0);
+        var next = await Admit(replicas[0], key, 1m);
+        next.Admitted.ShouldBeTrue();
+        (await Quota(replicas[1], key)).Budget!.Held.ShouldBe(1m);
     }
 
     [Fact]
