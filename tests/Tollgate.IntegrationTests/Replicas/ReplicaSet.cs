@@ -119,7 +119,35 @@ internal sealed class ReplicaSet : IAsyncDisposable
         var text = await response.Content.ReadAsStringAsync(cancellationToken);
         response.StatusCode.ShouldBe(HttpStatusCode.Created, $"POST /admin/keys on {replica.Name}: {text}");
         using var json = JsonDocument.Parse(text);
-        return (json.RootElement.GetProperty("id").GetString()!, json.RootElement.GetProperty("key").GetString()!);
+        var minted = (json.RootElement.GetProperty("id").GetString()!, json.RootElement.GetProperty("key").GetString()!);
+        await WaitUntilEveryReplicaKnowsAsync(minted.Item2, cancellationToken);
+        return minted;
+    }
+
+    /// <summary>
+    /// A key minted on one replica reaches the others through the Redis fan-out, within about a second. Tests that
+    /// spread a fresh key over replicas wait for that first (GET /v1/models authenticates, writes no ledger row and
+    /// counts against no limit), so a 401 from a replica that has not heard yet is not mistaken for a limit's answer.
+    /// </summary>
+    private async Task WaitUntilEveryReplicaKnowsAsync(string secret, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        foreach (var replica in Replicas.Where(r => r.Running))
+        {
+            while (true)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(replica.BaseUrl, "/v1/models"));
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", secret);
+                using var response = await Http.SendAsync(request, cancellationToken);
+                if (response.StatusCode != HttpStatusCode.Unauthorized)
+                {
+                    break;
+                }
+
+                clock.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5), $"a minted key should reach {replica.Name} within seconds");
+                await Task.Delay(20, cancellationToken);
+            }
+        }
     }
 
     public async Task RevokeKeyAsync(Replica replica, string id, CancellationToken cancellationToken)
