@@ -459,8 +459,8 @@ after_load() {
 
 export TOLLGATE_MASTER_KEY="bench-master-$RANDOM$RANDOM$RANDOM"
 # Limits that are never reached but are checked on every request: an rpm window and a budget hold.
-LIMITED_KEY_JSON='{"alias":"bench","rpm":1000000,"max_budget":1000000,"budget_period":"30d"}'
-LIMITED_KEY_JSON_SQLITE='{"alias":"bench-limits","rpm":1000000,"max_budget":1000000,"budget_period":"30d"}'
+LIMITED_KEY_JSON='{"alias":"bench","rpm":1000000000,"max_budget":1000000,"budget_period":"30d"}'
+LIMITED_KEY_JSON_SQLITE='{"alias":"bench-limits","rpm":1000000000,"max_budget":1000000,"budget_period":"30d"}'
 
 # (a) direct, both stub routes
 measure direct "http://127.0.0.1:$STUB_PORT/v1/chat/completions" "$STUB_PID" chat "$MARK" "$BODY_CHAT"
