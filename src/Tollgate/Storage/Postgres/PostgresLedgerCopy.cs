@@ -22,6 +22,9 @@ internal sealed class PostgresLedgerCopy : IDisposable
 {
     public const string Command = $"COPY ledger_staging ({SqlStore.LedgerColumns}) FROM STDIN (FORMAT BINARY)";
 
+    /// <summary>COPY straight into the ledger: the usual case, a batch with no request id the ledger already has.</summary>
+    public const string DirectCommand = $"COPY ledger ({SqlStore.LedgerColumns}) FROM STDIN (FORMAT BINARY)";
+
     /// <summary>Hand the buffer to the stream once it holds this much.</summary>
     public const int FlushBytes = 60 * 1024;
 
