@@ -32,6 +32,8 @@ public sealed class GatewaySurfaceTests(GatewayStack stack)
         var json = ready.Json;
         json.TryGetProperty("queue_depth", out var depth).ShouldBeTrue($"readiness names the ledger queue depth: {ready.Body}");
         depth.ValueKind.ShouldBe(JsonValueKind.Number);
+        json.TryGetProperty("audit_queue", out var auditDepth).ShouldBeTrue($"readiness names the audit trail's queue depth too: {ready.Body}");
+        auditDepth.ValueKind.ShouldBe(JsonValueKind.Number);
         json.TryGetProperty("store", out var store).ShouldBeTrue($"readiness says whether the store is reachable: {ready.Body}");
         var reachable = store.ValueKind switch
         {

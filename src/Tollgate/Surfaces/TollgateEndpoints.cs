@@ -11,7 +11,7 @@ internal static class TollgateEndpoints
         // Claude Code probes HEAD / before its first call.
         app.MapMethods("/", ["GET", "HEAD"], () => TypedResults.Text("Tollgate\n"));
         app.MapGet("/health/liveness", () => TypedResults.Json(new HealthView("ok", null, null, null), HealthJson.Default.HealthView));
-        app.MapGet("/health/readiness", async (IStore store, LedgerWriter ledger, StoreHealth health, CancellationToken cancellationToken) =>
+        app.MapGet("/health/readiness", async (IStore store, LedgerWriter ledger, AuditWriter audit, StoreHealth health, CancellationToken cancellationToken) =>
         {
             bool reachable;
             try
@@ -36,13 +36,15 @@ internal static class TollgateEndpoints
 
             // With on_store_down: serve_cached a replica whose store is down still serves (and spools its
             // ledger), so it stays in the load balancer: 200, "degraded". Strict mode refuses, so 503.
-            var refusing = health.RefuseRequests || ledger.SpoolFailing;
-            var view = new HealthView(reachable && !ledger.SpoolFailing ? "ok" : "degraded", reachable, ledger.QueueDepth, store.Dialect)
+            var spoolFailing = ledger.SpoolFailing || audit.SpoolFailing;
+            var refusing = health.RefuseRequests || spoolFailing;
+            var view = new HealthView(reachable && !spoolFailing ? "ok" : "degraded", reachable, ledger.QueueDepth, store.Dialect)
             {
+                AuditQueue = audit.QueueDepth,
                 MemoryQueue = ledger.MemoryQueueDepth,
                 SpoolRows = ledger.SpoolRows,
                 SpoolBytes = ledger.SpoolBytes,
-                SpoolWritable = !ledger.SpoolFailing,
+                SpoolWritable = !spoolFailing,
                 StoreDownSince = health.DownSince,
                 OnStoreDown = health.Strict ? "strict" : "serve_cached",
             };
@@ -57,6 +59,10 @@ internal static class TollgateEndpoints
 /// <param name="StoreKind">sqlite | postgres.</param>
 internal sealed record HealthView(string Status, bool? Store, int? QueueDepth, string? StoreKind)
 {
+    /// <summary>Audit records not yet in the store (in memory or in the audit spool).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public int? AuditQueue { get; init; }
+
     /// <summary>Spooled rows queued in memory for the store.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public int? MemoryQueue { get; init; }
