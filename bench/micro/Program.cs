@@ -115,7 +115,7 @@ try
         {
             for (var i = 0; i < 1000; i++)
             {
-                sink ^= TableCrc32.Compute(payload);
+                sink ^= Tollgate.Ledger.Crc32.Compute(payload);
             }
         });
         Bench.Run("crc: System.IO.Hashing.Crc32, 480 B", 1000, 200, rounds, () =>
@@ -298,39 +298,5 @@ internal static class Postgres
         await connection.OpenAsync();
         await using var command = new Npgsql.NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync();
-    }
-}
-
-/// <summary>The table-driven CRC-32 the spool used before, for comparison.</summary>
-internal static class TableCrc32
-{
-    private static readonly uint[] Table = Build();
-
-    public static uint Compute(ReadOnlySpan<byte> data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data)
-        {
-            crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        }
-
-        return ~crc;
-    }
-
-    private static uint[] Build()
-    {
-        var table = new uint[256];
-        for (var n = 0u; n < 256; n++)
-        {
-            var c = n;
-            for (var k = 0; k < 8; k++)
-            {
-                c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            }
-
-            table[n] = c;
-        }
-
-        return table;
     }
 }
