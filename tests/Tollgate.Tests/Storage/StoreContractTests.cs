@@ -664,38 +664,9 @@ public abstract class StoreContractTests
         NotionalCost = notional ?? cost,
     };
 
-    private static LedgerRecord FullLedger(string requestId, DateTimeOffset time, string keyId) => new()
-    {
-        RequestId = requestId,
-        Time = time,
-        KeyId = keyId,
-        KeyAlias = "knowledge-os",
-        Workspace = "research",
-        Tier = "pro",
-        Endpoint = "anthropic.messages",
-        ModelRequested = "sonnet",
-        ModelGroup = "claude-sonnet",
-        AttemptsJson = "[{\"deployment\":\"anthropic/claude-sonnet-4\",\"status\":529,\"latency_ms\":12.5,\"error\":\"overloaded\"}]",
-        Deployment = "bedrock/claude-sonnet-4",
-        Provider = "bedrock",
-        Fallback = "anthropic/claude-sonnet-4 -> bedrock/claude-sonnet-4",
-        Status = 200,
-        ErrorType = "none",
-        InputTokens = 123_456_789_012,
-        OutputTokens = 2,
-        CacheReadTokens = 3,
-        CacheWriteTokens = 4,
-        ReasoningTokens = 5,
-        Cost = 0.000123456m,
-        NotionalCost = 1.23456789m,
-        Currency = "AUD",
-        LatencyMs = 1234.5678,
-        TtftMs = 0.1 + 0.2,
-        Streamed = true,
-        UserAgent = "claude-cli/2.0 (external, cli)",
-        SessionId = "sess-1",
-        DataClasses = "public,internal",
-    };
+    /// <summary>A row with every field set: the spool tests' full row, at this time, for this key.</summary>
+    private static LedgerRecord FullLedger(string requestId, DateTimeOffset time, string keyId) =>
+        Ledger.Rows.Full(requestId) with { Time = time, KeyId = keyId, Cost = 0.000123456m };
 
     private static void ShouldMatch(VirtualKeyRecord? actual, VirtualKeyRecord expected)
     {
