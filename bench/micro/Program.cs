@@ -1,7 +1,5 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
-using System.Numerics;
 using System.Text;
 using Tollgate.Ledger;
 using Tollgate.Storage;
@@ -129,7 +127,7 @@ try
         {
             for (var i = 0; i < 1000; i++)
             {
-                sink ^= HardwareCrc32C(payload);
+                sink ^= Crc32C.Compute(payload);
             }
         });
         GC.KeepAlive(sink);
@@ -156,23 +154,6 @@ static void StoreBench(IStore store, string name, int rounds)
         made += Iterations * 1000;
         next = 0;
     });
-}
-
-static uint HardwareCrc32C(ReadOnlySpan<byte> data)
-{
-    var crc = 0xFFFFFFFFu;
-    while (data.Length >= 8)
-    {
-        crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(data));
-        data = data[8..];
-    }
-
-    foreach (var b in data)
-    {
-        crc = BitOperations.Crc32C(crc, b);
-    }
-
-    return ~crc;
 }
 
 static string RuntimeInfo() =>
