@@ -13,6 +13,15 @@ internal static class Program
             Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
         }
 
+        // The host's own config files (appsettings*.json, which Tollgate does not use; its config is tollgate.yaml,
+        // watched by ConfigMonitor) are watched for changes by default, and that watcher covers the content root
+        // recursively: with the SQLite store and the spool under ./data, every ledger write then woke the watcher
+        // thread (about a thousand inotify events a second under load, each with a stat call).
+        if (Environment.GetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange") is null)
+        {
+            Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
+        }
+
         return TollgateHost.Run(args);
     }
 }
