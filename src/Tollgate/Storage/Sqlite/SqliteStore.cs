@@ -89,6 +89,9 @@ internal sealed class SqliteStore : SqlStore
 
     protected override decimal MoneyFromDb(DbDataReader reader, int ordinal) => ParseMoney(reader.GetString(ordinal));
 
+    /// <summary>How many ledger rows the batch insert writes between two yields of its thread.</summary>
+    private const int YieldEveryRows = 32;
+
     public override async Task WriteLedgerAsync(IReadOnlyList<LedgerRecord> rows, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(rows);
@@ -106,6 +109,13 @@ internal sealed class SqliteStore : SqlStore
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 insert.Insert(rows[i]);
+                if (i % YieldEveryRows == YieldEveryRows - 1)
+                {
+                    // A 1000-row batch is several milliseconds of CPU on one thread. Without a yield, a request
+                    // thread woken on this core waits out the scheduler's slice (p99 at one connection was 2.6-2.9 ms;
+                    // with a yield every 32 rows 0.7-1.2 ms). A yield with nothing else runnable returns at once.
+                    Thread.Yield();
+                }
             }
         }
 
