@@ -499,9 +499,8 @@ stop_pid "$TG_PID"; TG_PID=""
 
 # (d) Tollgate on PostgreSQL + Redis, with a limited key. The nginx reference is measured again right before it:
 # this row runs minutes after the first nginx row, and on a shared machine the load moves in between.
-WARMUP_SAVED="$WARMUP"; WARMUP=5 # nginx needs no JIT warm-up
-measure nginx_pg "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$PROXY_PID" chat "$MARK" "$BODY_CHAT"
-WARMUP="$WARMUP_SAVED"
+# nginx needs no JIT warm-up; the assignment holds for this one call only.
+WARMUP=5 measure nginx_pg "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$PROXY_PID" chat "$MARK" "$BODY_CHAT"
 tollgate_pg_row() {
     local out id key
     [[ "$TOLLGATE_BUILT" == 1 ]] || { fail_rows "Release build failed" tollgate_pg; return 1; }
