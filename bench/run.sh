@@ -5,6 +5,10 @@
 #   - stub:   nginx answering POST /v1/chat/completions with a fixed chat completion and
 #             POST /v1/messages with a fixed Anthropic Messages answer (both with usage);
 #   - proxy:  a second nginx doing a bare keepalive proxy_pass to the stub (the floor of one hop);
+#   - proxy-default: a third nginx with proxy_pass and nginx's upstream defaults (HTTP/1.0, a new
+#             connection to the stub per request), for reference only;
+#   - a minimal .NET pass-through (bench/passthrough: Kestrel in, SocketsHttpHandler out, no
+#     features), the runtime's floor for one hop;
 #   - Tollgate (Release build) with a SQLite store, virtual keys and the ledger on: OpenAI → OpenAI,
 #     Anthropic → Anthropic (pass-through), OpenAI → Anthropic (translated), and OpenAI → OpenAI with a
 #     key that has an rpm limit and a budget (limits in memory);
@@ -159,6 +163,15 @@ else
     grep -E 'error|Error' "$WORK/tollgate-build.log" | sort -u | head -n 20 >&2
 fi
 TOLLGATE_DLL="$ROOT/src/Tollgate/bin/Release/net10.0/Tollgate.dll"
+PASSTHROUGH_BUILT=0
+log "passthrough: dotnet build -c Release bench/passthrough"
+if timeout 600 dotnet build -c Release bench/passthrough -nologo -v q --disable-build-servers </dev/null >"$WORK/passthrough-build.log" 2>&1; then
+    PASSTHROUGH_BUILT=1
+else
+    log "passthrough: Release build failed (its row will be marked failed):"
+    grep -E 'error|Error' "$WORK/passthrough-build.log" | sort -u | head -n 20 >&2
+fi
+PASSTHROUGH_DLL="$BENCH/passthrough/bin/Release/net10.0/Tollgate.Bench.Passthrough.dll"
 
 # ---------------------------------------------------------------------------------------------
 # Private PostgreSQL and Redis (for the accounting row), started before anything is measured so that
@@ -218,6 +231,8 @@ start_pg_redis || log "PostgreSQL/Redis unavailable: $PGR_FAILED (the PostgreSQL
 # ---------------------------------------------------------------------------------------------
 STUB_PORT="$(free_port)"
 PROXY_PORT="$(free_port)"
+PROXY_DEFAULT_PORT="$(free_port)"
+PASSTHROUGH_PORT="$(free_port)"
 TOLLGATE_PORT="$(free_port)"
 TOLLGATE_PG_PORT="$(free_port)"
 PORTKEY_PORT="$(free_port)"
@@ -284,6 +299,22 @@ EOF
 }
 EOF
 } >"$WORK/proxy/nginx.conf"
+# For reference: proxy_pass with nothing else, so nginx's upstream defaults apply (HTTP/1.0 to the stub, and a new
+# TCP connection per request). Tollgate keeps its upstream connections alive, so the keepalive proxy above is the
+# fair floor and the one the targets are measured against.
+mkdir -p "$WORK/proxy-default"
+{
+    nginx_common proxy-default auto
+    cat <<EOF
+    server {
+        listen 127.0.0.1:$PROXY_DEFAULT_PORT;
+        location / {
+            proxy_pass http://127.0.0.1:$STUB_PORT;
+        }
+    }
+}
+EOF
+} >"$WORK/proxy-default/nginx.conf"
 
 start_nginx() { # $1 = name; prints the master pid
     "$NGINX" -p "$WORK/$1" -c "$WORK/$1/nginx.conf" </dev/null >"$WORK/$1/stdout.log" 2>&1 &
@@ -291,19 +322,23 @@ start_nginx() { # $1 = name; prints the master pid
 }
 STUB_PID="$(start_nginx stub)"; PIDS+=("$STUB_PID")
 PROXY_PID="$(start_nginx proxy)"; PIDS+=("$PROXY_PID")
+PROXY_DEFAULT_PID="$(start_nginx proxy-default)"; PIDS+=("$PROXY_DEFAULT_PID")
 wait_http "http://127.0.0.1:$STUB_PORT/" 10 "$STUB_PID" || { cat "$WORK/stub/error.log" "$WORK/stub/stdout.log" >&2; die "stub nginx did not start"; }
 wait_http "http://127.0.0.1:$PROXY_PORT/" 10 "$PROXY_PID" || { cat "$WORK/proxy/error.log" "$WORK/proxy/stdout.log" >&2; die "proxy nginx did not start"; }
-log "stub nginx on 127.0.0.1:$STUB_PORT, nginx proxy_pass on 127.0.0.1:$PROXY_PORT"
+wait_http "http://127.0.0.1:$PROXY_DEFAULT_PORT/" 10 "$PROXY_DEFAULT_PID" || { cat "$WORK/proxy-default/error.log" "$WORK/proxy-default/stdout.log" >&2; die "proxy-default nginx did not start"; }
+log "stub nginx on 127.0.0.1:$STUB_PORT, nginx proxy_pass on 127.0.0.1:$PROXY_PORT (keepalive) and 127.0.0.1:$PROXY_DEFAULT_PORT (defaults)"
 
 # ---------------------------------------------------------------------------------------------
 # Measuring
 # ---------------------------------------------------------------------------------------------
 declare -A R # R[row.field]
-ROWS=(direct direct_messages nginx tollgate tollgate_messages tollgate_translated tollgate_limits nginx_pg tollgate_pg portkey)
+ROWS=(direct direct_messages nginx passthrough nginx_default tollgate tollgate_messages tollgate_translated tollgate_limits nginx_pg tollgate_pg portkey)
 declare -A LABEL=(
     [direct]="direct (stub), OpenAI /v1/chat/completions"
     [direct_messages]="direct (stub), Anthropic /v1/messages"
     [nginx]="nginx proxy_pass"
+    [passthrough]="minimal .NET pass-through (bench/passthrough)"
+    [nginx_default]="nginx proxy_pass, upstream defaults (HTTP/1.0, new connection per request; reference)"
     [nginx_pg]="nginx proxy_pass, again (right before the PostgreSQL + Redis row)"
     [tollgate]="Tollgate, OpenAI → OpenAI (SQLite)"
     [tollgate_messages]="Tollgate, Anthropic → Anthropic (pass-through)"
@@ -402,7 +437,7 @@ measure() {
     log "$row: latency result: $res"
     R[$row.errors]=$(( R[$row.err_tput] + R[$row.err_lat] ))
     if [[ -n "$pid" ]]; then
-        if [[ "$row" == nginx ]]; then R[$row.rss]="$(rss_tree_kb "$pid")"; else R[$row.rss]="$(rss_kb "$pid")"; fi
+        if [[ "$row" == nginx* ]]; then R[$row.rss]="$(rss_tree_kb "$pid")"; else R[$row.rss]="$(rss_kb "$pid")"; fi
     fi
     if [[ "${R[$row.errors]}" != 0 ]]; then
         log "$row: ${R[$row.errors]} FAILED REQUESTS; wrk output in $WORK/wrk-$row-*.log:"
@@ -469,6 +504,25 @@ measure direct_messages "http://127.0.0.1:$STUB_PORT/v1/messages" "$STUB_PID" me
     "x-api-key: sk-bench-unused" "anthropic-version: 2023-06-01"
 # (b) nginx proxy_pass
 measure nginx "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$PROXY_PID" chat "$MARK" "$BODY_CHAT"
+
+# (b2) the minimal .NET pass-through: the floor a .NET gateway starts from, for telling the runtime's cost from Tollgate's.
+passthrough_row() {
+    local pid
+    [[ "$PASSTHROUGH_BUILT" == 1 ]] || { R[passthrough.failed]="Release build failed"; return 1; }
+    mkdir -p "$WORK/passthrough"
+    (cd "$WORK/passthrough" && UPSTREAM="http://127.0.0.1:$STUB_PORT/v1/chat/completions" exec dotnet "$PASSTHROUGH_DLL" \
+        --urls "http://127.0.0.1:$PASSTHROUGH_PORT") </dev/null >"$WORK/passthrough/stdout.log" 2>&1 &
+    pid=$!; PIDS+=("$pid")
+    if ! wait_http "http://127.0.0.1:$PASSTHROUGH_PORT/" 30 "$pid"; then
+        log "passthrough: did not start; its output:"; tail -n 30 "$WORK/passthrough/stdout.log" >&2
+        R[passthrough.failed]="did not start"; return 1
+    fi
+    measure passthrough "http://127.0.0.1:$PASSTHROUGH_PORT/v1/chat/completions" "$pid" chat "$MARK" "$BODY_CHAT"
+    stop_pid "$pid"
+}
+passthrough_row || true
+# (b3) nginx with its upstream defaults, for reference. nginx needs no JIT warm-up.
+WARMUP=5 measure nginx_default "http://127.0.0.1:$PROXY_DEFAULT_PORT/v1/chat/completions" "$PROXY_DEFAULT_PID" chat "$MARK" "$BODY_CHAT"
 
 # (c) Tollgate with the SQLite default: four rows on one instance (RSS is read after each, so it is
 # cumulative over that instance's rows).
@@ -566,7 +620,7 @@ done
             rss="${R[$row.rss]:-}"
             case "$row" in
                 direct|direct_messages) rss_s="$(mb "${R[stub.rss]}") (stub nginx)";;
-                nginx|nginx_pg) rss_s="$(mb "$rss") (master + workers)";;
+                nginx|nginx_pg|nginx_default) rss_s="$(mb "$rss") (master + workers)";;
                 *) rss_s="$(mb "$rss")";;
             esac
             err_s="${R[$row.errors]} of $(( R[$row.req_tput] + R[$row.req_lat] ))"
@@ -582,6 +636,15 @@ done
         echo "- Tollgate / nginx proxy_pass throughput: **$(ratio tollgate nginx)×** (target ≥ 0.5×)"
     else
         echo "- Tollgate / nginx proxy_pass throughput: n/a (a row failed)"
+    fi
+    if ok passthrough && ok nginx; then
+        echo "- Minimal .NET pass-through / nginx proxy_pass throughput: $(ratio passthrough nginx)× (the runtime's floor on this machine; the issue assumed about 0.9×)"
+    fi
+    if ok tollgate && ok passthrough; then
+        echo "- Tollgate / minimal .NET pass-through throughput: $(ratio tollgate passthrough)× (what keys, routing, the ledger, usage and metrics cost)"
+    fi
+    if ok tollgate && ok nginx_default; then
+        echo "- For reference, Tollgate / nginx proxy_pass with upstream defaults (no keepalive to the stub): $(ratio tollgate nginx_default)× (not the target's reference)"
     fi
     if ok tollgate && ok portkey; then
         echo "- Tollgate / Portkey throughput: **$(ratio tollgate portkey %.1f)×** (target ≥ 10×)"
