@@ -44,6 +44,8 @@ internal sealed class FakeLedgerStore : IStore
 
     public int Count => _rows.Count;
 
+    public LedgerRecord Row(string requestId) => _rows[requestId];
+
     private readonly ConcurrentDictionary<string, AuditRecord> _audit = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _auditOrder = new();
 
