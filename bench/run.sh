@@ -153,24 +153,20 @@ LOADAVG_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 WORK="$(mktemp -d /tmp/tollgate-bench.XXXXXX)" || die "mktemp failed"
 chmod 755 "$WORK"
 
-# Build Tollgate first, so that the build's CPU use is over before anything is measured.
+# build_release NAME PROJECT WHAT_FAILS: dotnet build -c Release; returns 1 (and logs the errors) when it fails.
+build_release() {
+    log "$1: dotnet build -c Release $2"
+    timeout 600 dotnet build -c Release "$2" -nologo -v q --disable-build-servers </dev/null >"$WORK/$1-build.log" 2>&1 && return 0
+    log "$1: Release build failed ($3 will be marked failed):"
+    grep -E 'error|Error' "$WORK/$1-build.log" | sort -u | head -n 20 >&2
+    return 1
+}
+# Build first, so that the builds' CPU use is over before anything is measured.
 TOLLGATE_BUILT=0
-log "tollgate: dotnet build -c Release src/Tollgate"
-if timeout 600 dotnet build -c Release src/Tollgate -nologo -v q --disable-build-servers </dev/null >"$WORK/tollgate-build.log" 2>&1; then
-    TOLLGATE_BUILT=1
-else
-    log "tollgate: Release build failed (the Tollgate rows will be marked failed):"
-    grep -E 'error|Error' "$WORK/tollgate-build.log" | sort -u | head -n 20 >&2
-fi
+build_release tollgate src/Tollgate "the Tollgate rows" && TOLLGATE_BUILT=1
 TOLLGATE_DLL="$ROOT/src/Tollgate/bin/Release/net10.0/Tollgate.dll"
 PASSTHROUGH_BUILT=0
-log "passthrough: dotnet build -c Release bench/passthrough"
-if timeout 600 dotnet build -c Release bench/passthrough -nologo -v q --disable-build-servers </dev/null >"$WORK/passthrough-build.log" 2>&1; then
-    PASSTHROUGH_BUILT=1
-else
-    log "passthrough: Release build failed (its row will be marked failed):"
-    grep -E 'error|Error' "$WORK/passthrough-build.log" | sort -u | head -n 20 >&2
-fi
+build_release passthrough bench/passthrough "its row" && PASSTHROUGH_BUILT=1
 PASSTHROUGH_DLL="$BENCH/passthrough/bin/Release/net10.0/Tollgate.Bench.Passthrough.dll"
 
 # ---------------------------------------------------------------------------------------------
