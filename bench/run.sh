@@ -20,7 +20,7 @@
 # then latency with wrk -t1 -c1 --latency; then RSS from /proc/PID/status. Writes the table into
 # bench/README.md between the bench:results markers.
 #
-# Knobs (env): BENCH_DURATION (10), BENCH_WARMUP (30), BENCH_CONNECTIONS (64), BENCH_SKIP_README=1,
+# Knobs (env): BENCH_DURATION (10), BENCH_WARMUP (30), BENCH_CONNECTIONS (64), BENCH_PAIR_ROUNDS (3), BENCH_PAIR_SECONDS (8), BENCH_SKIP_README=1,
 # BENCH_KEEP_TMP=1.
 set -uo pipefail
 
@@ -442,6 +442,52 @@ measure() {
     return 0
 }
 
+# Paired rounds. On a shared machine the load moves by ±25% within minutes, so a ratio of two rows measured
+# minutes apart moves with it. Each headline ratio is therefore also taken from alternating runs: in each round
+# every target gets one run of PAIR_SECONDS right after the other (no warm-up: each was warmed for its row), the
+# ratio is taken within the round, and the median round is reported with all of them.
+PAIR_ROUNDS="${BENCH_PAIR_ROUNDS:-3}"
+PAIR_SECONDS="${BENCH_PAIR_SECONDS:-8}"
+declare -A P # P[group.row.round] = req/s; P[group.ok]; P[group.errors]
+# paired GROUP TARGET...: TARGET is "ROW|URL|HEADER" (the header may be empty); chat requests.
+paired() {
+    local group="$1" r t row url hdr res n line; shift
+    P[$group.errors]=0
+    for r in $(seq 1 "$PAIR_ROUNDS"); do
+        line=""
+        for t in "$@"; do
+            IFS='|' read -r row url hdr <<<"$t"
+            if [[ -n "$hdr" ]]; then
+                res="$(run_wrk "$row" "pair-$group-$r" 2 "$CONNS" "$PAIR_SECONDS" "$url" "$BODY_CHAT" "$hdr")"
+            else
+                res="$(run_wrk "$row" "pair-$group-$r" 2 "$CONNS" "$PAIR_SECONDS" "$url" "$BODY_CHAT")"
+            fi
+            if [[ -z "$res" ]]; then log "paired $group: $row, round $r: wrk gave no result"; return 1; fi
+            n="$(failures "$res")"
+            if [[ "$n" != 0 ]]; then
+                P[$group.errors]=$(( P[$group.errors] + n ))
+                log "paired $group: $row, round $r: $n FAILED REQUESTS: $res"
+            fi
+            P[$group.$row.$r]="$(awk -v q="$(field "$res" requests)" -v d="$(field "$res" duration_us)" 'BEGIN { printf "%.0f", q / (d / 1e6) }')"
+            line+="$row ${P[$group.$row.$r]} req/s; "
+        done
+        log "paired $group, round $r: ${line%; }"
+    done
+    P[$group.ok]=1
+}
+# paired_ratio GROUP A B: the median over the rounds of B ÷ A, then every round's ratio.
+paired_ratio() {
+    local group="$1" a="$2" b="$3" r list=()
+    for r in $(seq 1 "$PAIR_ROUNDS"); do
+        list+=("$(awk -v x="${P[$group.$b.$r]}" -v y="${P[$group.$a.$r]}" 'BEGIN { printf "%.2f", x / y }')")
+    done
+    printf '%s× (rounds: %s)' "$(printf '%s\n' "${list[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
+        "$(printf '%s, ' "${list[@]}" | sed 's/, $//')"
+}
+paired_has() { [[ -n "${P[$1.$2.1]:-}" ]]; } # GROUP ROW: ROW took part in GROUP
+
+# ok ROW: the row ran and has its numbers.
+ok() { [[ -z "${R[$1.failed]:-}" && -n "${R[$1.rps]:-}" && -n "${R[$1.p50]:-}" ]]; }
 # fail_rows REASON ROW...: marks rows that cannot run.
 fail_rows() {
     local reason="$1" row; shift
@@ -513,9 +559,11 @@ passthrough_row() {
         log "passthrough: did not start; its output:"; tail -n 30 "$WORK/passthrough/stdout.log" >&2
         R[passthrough.failed]="did not start"; return 1
     fi
-    measure passthrough "http://127.0.0.1:$PASSTHROUGH_PORT/v1/chat/completions" "$pid" chat "$MARK" "$BODY_CHAT"
-    stop_pid "$pid"
+    measure passthrough "http://127.0.0.1:$PASSTHROUGH_PORT/v1/chat/completions" "$pid" chat "$MARK" "$BODY_CHAT" || return 1
+    # Kept running (idle) for the paired rounds with Tollgate, stopped after them.
+    PASSTHROUGH_PID="$pid"
 }
+PASSTHROUGH_PID=""
 passthrough_row || true
 # (b3) nginx with its upstream defaults, for reference. nginx needs no JIT warm-up.
 WARMUP=5 measure nginx_default "http://127.0.0.1:$PROXY_DEFAULT_PORT/v1/chat/completions" "$PROXY_DEFAULT_PID" chat "$MARK" "$BODY_CHAT"
@@ -542,8 +590,15 @@ tollgate_rows() {
         measure tollgate_limits "$base/v1/chat/completions" "$TG_PID" chat "$MARK" "$BODY_CHAT" "Authorization: Bearer $lkey"
         after_load tollgate "$TOLLGATE_PORT" "$lid"
     fi
+    if ok tollgate; then
+        local targets=("nginx|http://127.0.0.1:$PROXY_PORT/v1/chat/completions|")
+        [[ -n "$PASSTHROUGH_PID" ]] && targets+=("passthrough|http://127.0.0.1:$PASSTHROUGH_PORT/v1/chat/completions|")
+        targets+=("tollgate|$base/v1/chat/completions|Authorization: Bearer $key")
+        paired sqlite "${targets[@]}"
+    fi
 }
 tollgate_rows || true
+stop_pid "$PASSTHROUGH_PID"; PASSTHROUGH_PID=""
 # Stop each Tollgate before the next one runs, so it does not hold memory or CPU during later rows.
 stop_pid "$TG_PID"; TG_PID=""
 
@@ -564,6 +619,8 @@ tollgate_pg_row() {
     measure tollgate_pg "http://127.0.0.1:$TOLLGATE_PG_PORT/v1/chat/completions" "$TG_PID" chat "$MARK" "$BODY_CHAT" \
         "Authorization: Bearer $key"
     after_load tollgate-pg "$TOLLGATE_PG_PORT" "$id"
+    ok tollgate_pg && paired pg "nginx|http://127.0.0.1:$PROXY_PORT/v1/chat/completions|" \
+        "tollgate_pg|http://127.0.0.1:$TOLLGATE_PG_PORT/v1/chat/completions|Authorization: Bearer $key"
     log "tollgate-pg: redis keys: $(timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" dbsize 2>&1), used_memory: $(timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info memory 2>/dev/null | sed -n 's/^used_memory_human:\(.*\)\r\?$/\1/p' | tr -d '\r')"
 }
 tollgate_pg_row || true
@@ -598,13 +655,12 @@ R[stub.rss]="$(rss_tree_kb "$STUB_PID")"
 # ---------------------------------------------------------------------------------------------
 ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f MB", k / 1024 }'; }
-ok() { [[ -z "${R[$1.failed]:-}" && -n "${R[$1.rps]:-}" && -n "${R[$1.p50]:-}" ]]; }
 ratio() { awk -v a="${R[$1.rps]}" -v b="${R[$2.rps]}" -v f="${3:-%.2f}" 'BEGIN { printf f, a / b }'; }
 p50_diff() { awk -v a="${R[$1.p50]}" -v b="${R[$2.p50]}" 'BEGIN { printf "%.3f", (a - b) / 1000 }'; }
 p50_delta() { awk -v a="${R[$1.p50]}" -v b="${R[$2.p50]}" 'BEGIN { printf "%+.3f", (a - b) / 1000 }'; } # signed
 
 TABLE="$WORK/table.md"
-TOTAL_ERR=0; FAILED_ROWS=""
+TOTAL_ERR=$(( ${P[sqlite.errors]:-0} + ${P[pg.errors]:-0} )); FAILED_ROWS=""
 for row in "${ROWS[@]}"; do
     if ok "$row"; then TOTAL_ERR=$(( TOTAL_ERR + R[$row.errors] )); else FAILED_ROWS+=" ${LABEL[$row]};"; fi
 done
@@ -632,6 +688,12 @@ done
         echo "- Tollgate / nginx proxy_pass throughput: **$(ratio tollgate nginx)×** (target ≥ 0.5×)"
     else
         echo "- Tollgate / nginx proxy_pass throughput: n/a (a row failed)"
+    fi
+    if [[ -n "${P[sqlite.ok]:-}" ]]; then
+        echo "- **Paired** (alternating ${PAIR_SECONDS} s runs, median of ${PAIR_ROUNDS} rounds): Tollgate / nginx proxy_pass **$(paired_ratio sqlite nginx tollgate)**"
+        if paired_has sqlite passthrough; then
+            echo "  - pass-through / nginx $(paired_ratio sqlite nginx passthrough); Tollgate / pass-through $(paired_ratio sqlite passthrough tollgate)"
+        fi
     fi
     if ok passthrough && ok nginx; then
         echo "- Minimal .NET pass-through / nginx proxy_pass throughput: $(ratio passthrough nginx)× (the runtime's floor on this machine; the issue assumed about 0.9×)"
@@ -676,6 +738,9 @@ done
         echo "- Tollgate PostgreSQL + Redis limits / nginx proxy_pass throughput: **$(ratio tollgate_pg nginx)×** (target ≥ 0.4×)"
     else
         echo "- Tollgate PostgreSQL + Redis limits / nginx proxy_pass throughput: n/a (a row failed)"
+    fi
+    if [[ -n "${P[pg.ok]:-}" ]]; then
+        echo "- **Paired** (alternating ${PAIR_SECONDS} s runs, median of ${PAIR_ROUNDS} rounds): PostgreSQL + Redis limits / nginx proxy_pass **$(paired_ratio pg nginx tollgate_pg)**"
     fi
     if ok tollgate_pg && ok tollgate_limits; then
         echo "- PostgreSQL + Redis vs SQLite + in-memory limits (same limited key): throughput **$(ratio tollgate_pg tollgate_limits)×**, p50 $(p50_delta tollgate_pg tollgate_limits) ms"
