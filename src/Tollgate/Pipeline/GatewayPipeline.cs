@@ -596,7 +596,7 @@ internal sealed class GatewayPipeline
             ctx.Usage = translated.Usage;
             answer = translated.Body;
         }
-        else if (UsageReader.TryRead(content.Span, out var usage))
+        else if (UsageReader.TryReadAnswer(content.Span, out var usage))
         {
             ctx.Usage = usage;
         }

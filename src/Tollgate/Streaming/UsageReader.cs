@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Tollgate.Pipeline;
 
@@ -12,6 +13,128 @@ namespace Tollgate.Streaming;
 /// </summary>
 internal static class UsageReader
 {
+    private static readonly SearchValues<byte> Structure = SearchValues.Create("\"{}[]"u8);
+
+    /// <summary>
+    /// For a whole answer (a chat completion, a Responses object, an Anthropic message, an embeddings list):
+    /// providers put <c>usage</c> at the top level after the content, and the content can be many kilobytes.
+    /// So the answer is walked backwards from its last byte, over strings and nested values, to the top-level
+    /// <c>usage</c> member, and only that object is parsed. Whatever the backward walk does not find (no
+    /// top-level usage object: absent, null, nested in <c>response</c>, or a name written with escapes) is left to
+    /// <see cref="TryRead"/>, which reads forward from the start, so the answer is the same either way.
+    /// </summary>
+    public static bool TryReadAnswer(ReadOnlySpan<byte> json, out Usage usage)
+    {
+        if (FindTopLevelUsageObject(json) is var start and >= 0)
+        {
+            // The reader stops at the usage object's end and never looks at what follows it.
+            var reader = new Utf8JsonReader(json[start..]);
+            try
+            {
+                if (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+                {
+                    usage = ReadUsageObject(ref reader);
+                    return true;
+                }
+            }
+            catch (JsonException)
+            {
+            }
+        }
+
+        return TryRead(json, out usage);
+    }
+
+    /// <summary>
+    /// The offset of the <c>{</c> that starts the value of the top-level <c>"usage"</c> member, or -1. Walks
+    /// backwards: outside strings a quote always ends a string, and the quote that opens it is the nearest one
+    /// before it that is not escaped (not preceded by an odd run of backslashes).
+    /// </summary>
+    internal static int FindTopLevelUsageObject(ReadOnlySpan<byte> json)
+    {
+        var i = json.Length - 1;
+        while (i >= 0 && IsSpace(json[i]))
+        {
+            i--;
+        }
+
+        if (i <= 0 || json[i] != (byte)'}')
+        {
+            return -1;
+        }
+
+        var depth = 1;
+        while (true)
+        {
+            i = json[..i].LastIndexOfAny(Structure);
+            if (i < 0)
+            {
+                return -1;
+            }
+
+            switch (json[i])
+            {
+                case (byte)'}' or (byte)']':
+                    depth++;
+                    break;
+                case (byte)'{' or (byte)'[':
+                    if (--depth == 0)
+                    {
+                        return -1;
+                    }
+
+                    break;
+                default:
+                    var end = i;
+                    if (OpeningQuote(json, end) is not (var open and >= 0))
+                    {
+                        return -1;
+                    }
+
+                    i = open;
+                    if (depth == 1 && json[(open + 1)..end].SequenceEqual("usage"u8))
+                    {
+                        var after = json[(end + 1)..];
+                        var colon = after.IndexOfAnyExcept(" \t\r\n"u8);
+                        if (colon >= 0 && after[colon] == (byte)':')
+                        {
+                            var value = after[(colon + 1)..].IndexOfAnyExcept(" \t\r\n"u8);
+                            return value >= 0 && after[colon + 1 + value] == (byte)'{' ? end + 1 + colon + 1 + value : -1;
+                        }
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The offset of the quote that opens the string whose closing quote is at <paramref name="end"/>, or -1.</summary>
+    private static int OpeningQuote(ReadOnlySpan<byte> json, int end)
+    {
+        var q = end;
+        while (true)
+        {
+            q = json[..q].LastIndexOf((byte)'"');
+            if (q < 0)
+            {
+                return -1;
+            }
+
+            var backslashes = 0;
+            while (q - backslashes - 1 >= 0 && json[q - backslashes - 1] == (byte)'\\')
+            {
+                backslashes++;
+            }
+
+            if ((backslashes & 1) == 0)
+            {
+                return q;
+            }
+        }
+    }
+
+    private static bool IsSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
+
     /// <summary>Finds <c>usage</c> at the top level or inside a top-level <c>response</c> object.</summary>
     public static bool TryRead(ReadOnlySpan<byte> json, out Usage usage)
     {
@@ -57,15 +180,24 @@ internal static class UsageReader
                     return true;
                 }
 
+                // Not an object (null, or an array): skipped whole, so nothing inside it passes for this level's usage.
+                reader.Skip();
                 continue;
             }
 
             if (level == 0 && (reader.ValueTextEquals("response"u8) || reader.ValueTextEquals("message"u8)))
             {
                 reader.Read();
-                if (reader.TokenType == JsonTokenType.StartObject && FindUsage(ref reader, 1, out usage))
+                if (reader.TokenType == JsonTokenType.StartObject)
                 {
-                    return true;
+                    if (FindUsage(ref reader, 1, out usage))
+                    {
+                        return true;
+                    }
+                }
+                else
+                {
+                    reader.Skip();
                 }
 
                 continue;
