@@ -21,7 +21,9 @@ internal static class UsageReader
     /// So the answer is walked backwards from its last byte, over strings and nested values, to the top-level
     /// <c>usage</c> member, and only that object is parsed. Whatever the backward walk does not find (no
     /// top-level usage object: absent, null, nested in <c>response</c>, or a name written with escapes) is left to
-    /// <see cref="TryRead"/>, which reads forward from the start, so the answer is the same either way.
+    /// <see cref="TryRead"/>, which reads forward from the start, so the answer is the same either way. (One
+    /// exception: of two top-level <c>usage</c> members the walk takes the last, as <c>JSON.parse</c> does, and the
+    /// forward reader the first.) At worst, for an answer without a top-level usage, the answer is read twice.
     /// </summary>
     public static bool TryReadAnswer(ReadOnlySpan<byte> json, out Usage usage)
     {
