@@ -15,6 +15,8 @@ internal static class UsageReader
 {
     private static readonly SearchValues<byte> Structure = SearchValues.Create("\"{}[]"u8);
 
+    private static ReadOnlySpan<byte> Whitespace => " \t\r\n"u8;
+
     /// <summary>
     /// For a whole answer (a chat completion, a Responses object, an Anthropic message, an embeddings list):
     /// providers put <c>usage</c> at the top level after the content, and the content can be many kilobytes.
@@ -54,12 +56,7 @@ internal static class UsageReader
     /// </summary>
     internal static int FindTopLevelUsageObject(ReadOnlySpan<byte> json)
     {
-        var i = json.Length - 1;
-        while (i >= 0 && IsSpace(json[i]))
-        {
-            i--;
-        }
-
+        var i = json.LastIndexOfAnyExcept(Whitespace);
         if (i <= 0 || json[i] != (byte)'}')
         {
             return -1;
@@ -97,10 +94,10 @@ internal static class UsageReader
                     if (depth == 1 && json[(open + 1)..end].SequenceEqual("usage"u8))
                     {
                         var after = json[(end + 1)..];
-                        var colon = after.IndexOfAnyExcept(" \t\r\n"u8);
+                        var colon = after.IndexOfAnyExcept(Whitespace);
                         if (colon >= 0 && after[colon] == (byte)':')
                         {
-                            var value = after[(colon + 1)..].IndexOfAnyExcept(" \t\r\n"u8);
+                            var value = after[(colon + 1)..].IndexOfAnyExcept(Whitespace);
                             return value >= 0 && after[colon + 1 + value] == (byte)'{' ? end + 1 + colon + 1 + value : -1;
                         }
                     }
@@ -134,8 +131,6 @@ internal static class UsageReader
             }
         }
     }
-
-    private static bool IsSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
 
     /// <summary>Finds <c>usage</c> at the top level or inside a top-level <c>response</c> object.</summary>
     public static bool TryRead(ReadOnlySpan<byte> json, out Usage usage)
@@ -190,16 +185,13 @@ internal static class UsageReader
             if (level == 0 && (reader.ValueTextEquals("response"u8) || reader.ValueTextEquals("message"u8)))
             {
                 reader.Read();
-                if (reader.TokenType == JsonTokenType.StartObject)
-                {
-                    if (FindUsage(ref reader, 1, out usage))
-                    {
-                        return true;
-                    }
-                }
-                else
+                if (reader.TokenType != JsonTokenType.StartObject)
                 {
                     reader.Skip();
+                }
+                else if (FindUsage(ref reader, 1, out usage))
+                {
+                    return true;
                 }
 
                 continue;
