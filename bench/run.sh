@@ -457,11 +457,7 @@ paired() {
         line=""
         for t in "$@"; do
             IFS='|' read -r row url hdr <<<"$t"
-            if [[ -n "$hdr" ]]; then
-                res="$(run_wrk "$row" "pair-$group-$r" 2 "$CONNS" "$PAIR_SECONDS" "$url" "$BODY_CHAT" "$hdr")"
-            else
-                res="$(run_wrk "$row" "pair-$group-$r" 2 "$CONNS" "$PAIR_SECONDS" "$url" "$BODY_CHAT")"
-            fi
+            res="$(run_wrk "$row" "pair-$group-$r" 2 "$CONNS" "$PAIR_SECONDS" "$url" "$BODY_CHAT" ${hdr:+"$hdr"})"
             if [[ -z "$res" ]]; then log "paired $group: $row, round $r: wrk gave no result"; return 1; fi
             n="$(failures "$res")"
             if [[ "$n" != 0 ]]; then
@@ -488,6 +484,20 @@ paired_has() { [[ -n "${P[$1.$2.1]:-}" ]]; } # GROUP ROW: ROW took part in GROUP
 
 # ok ROW: the row ran and has its numbers.
 ok() { [[ -z "${R[$1.failed]:-}" && -n "${R[$1.rps]:-}" && -n "${R[$1.p50]:-}" ]]; }
+# start_server ROW PORT COMMAND...: runs COMMAND in $WORK/ROW (output in its stdout.log) and waits for it to answer
+# on 127.0.0.1:PORT; sets SERVER_PID. If it does not, logs its output, marks ROW failed and returns 1.
+SERVER_PID=""
+start_server() {
+    local row="$1" port="$2"; shift 2
+    mkdir -p "$WORK/$row"
+    (cd "$WORK/$row" && exec "$@") </dev/null >"$WORK/$row/stdout.log" 2>&1 &
+    SERVER_PID=$!; PIDS+=("$SERVER_PID")
+    if ! wait_http "http://127.0.0.1:$port/" 30 "$SERVER_PID"; then
+        log "$row: did not start; its output:"; tail -n 30 "$WORK/$row/stdout.log" >&2
+        R[$row.failed]="did not start"; return 1
+    fi
+}
+
 # fail_rows REASON ROW...: marks rows that cannot run.
 fail_rows() {
     local reason="$1" row; shift
@@ -549,19 +559,12 @@ measure nginx "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$PROXY_PID" ch
 
 # (b2) the minimal .NET pass-through: the floor a .NET gateway starts from, for telling the runtime's cost from Tollgate's.
 passthrough_row() {
-    local pid
     [[ "$PASSTHROUGH_BUILT" == 1 ]] || { R[passthrough.failed]="Release build failed"; return 1; }
-    mkdir -p "$WORK/passthrough"
-    (cd "$WORK/passthrough" && UPSTREAM="http://127.0.0.1:$STUB_PORT/v1/chat/completions" exec dotnet "$PASSTHROUGH_DLL" \
-        --urls "http://127.0.0.1:$PASSTHROUGH_PORT") </dev/null >"$WORK/passthrough/stdout.log" 2>&1 &
-    pid=$!; PIDS+=("$pid")
-    if ! wait_http "http://127.0.0.1:$PASSTHROUGH_PORT/" 30 "$pid"; then
-        log "passthrough: did not start; its output:"; tail -n 30 "$WORK/passthrough/stdout.log" >&2
-        R[passthrough.failed]="did not start"; return 1
-    fi
-    measure passthrough "http://127.0.0.1:$PASSTHROUGH_PORT/v1/chat/completions" "$pid" chat "$MARK" "$BODY_CHAT" || return 1
+    start_server passthrough "$PASSTHROUGH_PORT" env UPSTREAM="http://127.0.0.1:$STUB_PORT/v1/chat/completions" \
+        dotnet "$PASSTHROUGH_DLL" --urls "http://127.0.0.1:$PASSTHROUGH_PORT" || return 1
+    measure passthrough "http://127.0.0.1:$PASSTHROUGH_PORT/v1/chat/completions" "$SERVER_PID" chat "$MARK" "$BODY_CHAT" || return 1
     # Kept running (idle) for the paired rounds with Tollgate, stopped after them.
-    PASSTHROUGH_PID="$pid"
+    PASSTHROUGH_PID="$SERVER_PID"
 }
 PASSTHROUGH_PID=""
 passthrough_row || true
@@ -632,14 +635,9 @@ stop_pg
 portkey_row() {
     local pid
     [[ -f "$PORTKEY_JS" ]] || { R[portkey.failed]="$PORTKEY_JS missing"; return 1; }
-    mkdir -p "$WORK/portkey"
-    (cd "$WORK/portkey" && BENCH_BIND_HOST=127.0.0.1 exec node -r "$BENCH/loopback.cjs" "$PORTKEY_JS" --port="$PORTKEY_PORT" --headless) \
-        </dev/null >"$WORK/portkey/stdout.log" 2>&1 &
-    pid=$!; PIDS+=("$pid")
-    if ! wait_http "http://127.0.0.1:$PORTKEY_PORT/" 30 "$pid"; then
-        log "portkey: did not start; its output:"; tail -n 30 "$WORK/portkey/stdout.log" >&2
-        R[portkey.failed]="did not start"; return 1
-    fi
+    start_server portkey "$PORTKEY_PORT" env BENCH_BIND_HOST=127.0.0.1 \
+        node -r "$BENCH/loopback.cjs" "$PORTKEY_JS" --port="$PORTKEY_PORT" --headless || return 1
+    pid="$SERVER_PID"
     if ss -Hltn "sport = :$PORTKEY_PORT" 2>/dev/null | grep -qv '127.0.0.1:'; then
         R[portkey.failed]="listens beyond 127.0.0.1"; return 1
     fi
