@@ -15,7 +15,21 @@ internal sealed class KeyCache
     private ConcurrentDictionary<KeyHash, KeyEntry> _byHash = new();
     private ConcurrentDictionary<string, KeyEntry> _byId = new(StringComparer.Ordinal);
 
-    public KeyCache(TimeProvider time) => _time = time;
+    // Secrets that authenticated, and their digest. SHA-256 through the platform's OpenSSL costs more than a
+    // microsecond a call (most of it the call, not the hashing); the same few keys arrive on every request, and a
+    // string lookup is a small fraction of that. Only secrets that matched a key get in, so probing with random
+    // keys cannot fill it; it is emptied on every key change and capped, so a revoked secret does not stay in
+    // memory. Lookups hash with the framework's per-process randomised string hash, so timing says nothing
+    // about the secrets in it.
+    private const int MemoCapacity = 4096;
+    private readonly ConcurrentDictionary<string, KeyHash> _memo = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, KeyHash>.AlternateLookup<ReadOnlySpan<char>> _memoBySpan;
+
+    public KeyCache(TimeProvider time)
+    {
+        _time = time;
+        _memoBySpan = _memo.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     public int Count => _byId.Count;
 
@@ -31,6 +45,7 @@ internal sealed class KeyCache
 
         _byHash = byHash;
         _byId = byId;
+        _memo.Clear();
     }
 
     /// <summary>Adds or replaces one key (after a mint, rotate, update or revoke).</summary>
@@ -46,6 +61,7 @@ internal sealed class KeyCache
         }
 
         Index(_byHash, _byId, new KeyEntry(record));
+        _memo.Clear();
     }
 
     public KeyEntry? FindById(string id) => _byId.GetValueOrDefault(id);
@@ -59,7 +75,12 @@ internal sealed class KeyCache
         }
 
         Span<byte> digest = stackalloc byte[32];
-        var hash = KeySecrets.HashToKey(secret);
+        var remembered = _memoBySpan.TryGetValue(secret, out var hash);
+        if (!remembered)
+        {
+            hash = KeySecrets.HashToKey(secret);
+        }
+
         if (hash.IsEmpty || !_byHash.TryGetValue(hash, out var entry))
         {
             return null;
@@ -77,6 +98,11 @@ internal sealed class KeyCache
         System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(digest[16..], hash.Low);
         if (CryptographicOperations.FixedTimeEquals(digest, entry.Record.SecretHash))
         {
+            if (!remembered)
+            {
+                Remember(secret, hash);
+            }
+
             return entry;
         }
 
@@ -85,6 +111,19 @@ internal sealed class KeyCache
             && entry.Record.PreviousSecretExpiresAt > now
             ? entry
             : null;
+    }
+
+    /// <summary>The number of secrets remembered with their digest (for tests).</summary>
+    internal int RememberedCount => _memo.Count;
+
+    private void Remember(ReadOnlySpan<char> secret, KeyHash hash)
+    {
+        if (_memo.Count >= MemoCapacity)
+        {
+            _memo.Clear();
+        }
+
+        _memoBySpan.TryAdd(secret, hash);
     }
 
     /// <summary>The presented key: <c>x-tollgate-key</c>, then <c>Authorization: Bearer</c>, then <c>x-api-key</c>.</summary>

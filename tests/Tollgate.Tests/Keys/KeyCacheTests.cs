@@ -88,6 +88,67 @@ public sealed class KeyCacheTests
         cache.Authenticate(oldSecret).ShouldBeNull();
     }
 
+    [Fact]
+    public void A_secret_that_authenticated_is_remembered_and_a_key_change_forgets_it()
+    {
+        var cache = new KeyCache(new ManualTimeProvider(Start));
+        var (record, secret) = NewKey();
+        cache.Upsert(record);
+        cache.Authenticate(secret).ShouldNotBeNull();
+        cache.Authenticate(secret)!.Id.ShouldBe("key_1", "the second call goes through the memo");
+        cache.RememberedCount.ShouldBe(1);
+
+        cache.Upsert(record with { Status = "revoked", RevokedAt = Start });
+        cache.RememberedCount.ShouldBe(0, "a key change empties the memo");
+        cache.Authenticate(secret).ShouldBeNull();
+        cache.RememberedCount.ShouldBe(0, "a refused secret is not remembered");
+    }
+
+    [Fact]
+    public void A_remembered_secret_is_refused_after_a_rotation_without_grace_and_after_a_reload_without_it()
+    {
+        var cache = new KeyCache(new ManualTimeProvider(Start));
+        var (record, oldSecret) = NewKey();
+        var (other, otherSecret) = NewKey("key_2");
+        cache.Load([record, other]);
+        cache.Authenticate(oldSecret).ShouldNotBeNull();
+        cache.Authenticate(otherSecret).ShouldNotBeNull();
+
+        var newSecret = KeySecrets.NewSecret();
+        cache.Upsert(record with { SecretHash = KeySecrets.Hash(newSecret) });
+        cache.Authenticate(oldSecret).ShouldBeNull();
+        cache.Authenticate(newSecret)!.Id.ShouldBe("key_1");
+        cache.Authenticate(otherSecret)!.Id.ShouldBe("key_2");
+
+        cache.Load([record with { SecretHash = KeySecrets.Hash(newSecret) }]);
+        cache.Authenticate(otherSecret).ShouldBeNull("key_2 is gone from the store's list");
+        cache.Authenticate(newSecret)!.Id.ShouldBe("key_1");
+    }
+
+    [Fact]
+    public void Unknown_secrets_do_not_fill_the_memo_and_known_ones_stay_bounded()
+    {
+        var cache = new KeyCache(new ManualTimeProvider(Start));
+        var keys = Enumerable.Range(0, 5000).Select(i => NewKey($"key_{i}")).ToList();
+        cache.Load(keys.Select(k => k.Record));
+        for (var i = 0; i < 1000; i++)
+        {
+            cache.Authenticate(KeySecrets.NewSecret()).ShouldBeNull();
+        }
+
+        cache.RememberedCount.ShouldBe(0);
+        foreach (var (record, secret) in keys)
+        {
+            cache.Authenticate(secret)!.Id.ShouldBe(record.Id);
+        }
+
+        cache.RememberedCount.ShouldBeInRange(1, 4096);
+        foreach (var (record, secret) in keys)
+        {
+            cache.Authenticate(secret)!.Id.ShouldBe(record.Id, "remembered or not, every key still authenticates");
+        }
+    }
+
     [Theory]
     [InlineData("Authorization", "Bearer tg-abc", "tg-abc")]
     [InlineData("x-api-key", "tg-abc", "tg-abc")]
