@@ -74,13 +74,30 @@ internal sealed class KeyCache
             return null;
         }
 
-        Span<byte> digest = stackalloc byte[32];
         var remembered = _memoBySpan.TryGetValue(secret, out var hash);
         if (!remembered)
         {
             hash = KeySecrets.HashToKey(secret);
         }
 
+        var entry = Find(hash, out var current);
+        if (current && !remembered)
+        {
+            Remember(secret, hash);
+        }
+        else if (!current && remembered)
+        {
+            // Its key changed after it was remembered (a change racing this secret's first use): forget it.
+            _memoBySpan.TryRemove(secret, out _);
+        }
+
+        return entry;
+    }
+
+    /// <summary>The usable key with this digest; <paramref name="current"/> when it is the key's current secret.</summary>
+    private KeyEntry? Find(KeyHash hash, out bool current)
+    {
+        current = false;
         if (hash.IsEmpty || !_byHash.TryGetValue(hash, out var entry))
         {
             return null;
@@ -94,15 +111,12 @@ internal sealed class KeyCache
 
         // The dictionary matched on the digest; compare again in constant time, and check the grace period
         // when it was the previous secret that matched.
+        Span<byte> digest = stackalloc byte[32];
         System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(digest[..16], hash.High);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(digest[16..], hash.Low);
         if (CryptographicOperations.FixedTimeEquals(digest, entry.Record.SecretHash))
         {
-            if (!remembered)
-            {
-                Remember(secret, hash);
-            }
-
+            current = true;
             return entry;
         }
 

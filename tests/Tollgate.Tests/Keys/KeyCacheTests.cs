@@ -105,6 +105,20 @@ public sealed class KeyCacheTests
     }
 
     [Fact]
+    public void A_remembered_secret_whose_key_expired_is_refused_and_forgotten()
+    {
+        var time = new ManualTimeProvider(Start);
+        var cache = new KeyCache(time);
+        var (record, secret) = NewKey();
+        cache.Upsert(record with { ExpiresAt = Start.AddMinutes(5) });
+        cache.Authenticate(secret).ShouldNotBeNull();
+        cache.RememberedCount.ShouldBe(1);
+        time.Advance(TimeSpan.FromMinutes(5));
+        cache.Authenticate(secret).ShouldBeNull();
+        cache.RememberedCount.ShouldBe(0, "no key change happened, but the refusal itself forgets the secret");
+    }
+
+    [Fact]
     public void A_remembered_secret_is_refused_after_a_rotation_without_grace_and_after_a_reload_without_it()
     {
         var cache = new KeyCache(new ManualTimeProvider(Start));
