@@ -37,6 +37,7 @@ CONNS="${BENCH_CONNECTIONS:-64}"
 BODY_CHAT='{"model":"bench-model","messages":[{"role":"user","content":"hi"}]}'
 BODY_MESSAGES='{"model":"bench-claude","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}'
 BODY_TRANSLATED='{"model":"bench-claude","messages":[{"role":"user","content":"hi"}]}'
+BODY_LONG='{"model":"bench-long","messages":[{"role":"user","content":"hi"}]}'
 # The two stub answers carry different marks, so a check can tell which upstream answered.
 MARK='Hello from the Tollgate bench stub'
 MARK_ANTHROPIC='Hello from the Tollgate bench Anthropic stub'
@@ -237,6 +238,12 @@ PORTKEY_PORT="$(free_port)"
 STUB_JSON='{"id":"chatcmpl-bench000000000000000000000001","object":"chat.completion","created":1763900000,"model":"stub-model","choices":[{"index":0,"message":{"role":"assistant","content":"'"$MARK"'. This is a fixed answer of a few tokens.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":17,"total_tokens":26,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_bench"}'
 # A realistic non-streaming Anthropic Messages answer, with prompt-cache usage. Same rules.
 STUB_MESSAGES_JSON='{"id":"msg_bench00000000000000000001","type":"message","role":"assistant","model":"claude-bench-stub","content":[{"type":"text","text":"'"$MARK_ANTHROPIC"'. This is a fixed answer of a few tokens."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"cache_creation_input_tokens":24,"cache_read_input_tokens":2048,"cache_creation":{"ephemeral_5m_input_tokens":24,"ephemeral_1h_input_tokens":0},"output_tokens":17,"service_tier":"standard"}}'
+# A long answer (about 3.4 KB, 700 completion tokens, nearer what a real chat completion looks like; nginx takes
+# at most 4 KB in one config string) for the paired
+# "long" group; the rows above use the short one. Same rules. The text is one sentence repeated.
+STUB_LONG_TEXT="$MARK (long answer)."
+for _ in $(seq 1 30); do STUB_LONG_TEXT+=" The gateway relays this paragraph unchanged, reads its usage and writes one ledger row for it."; done
+STUB_LONG_JSON='{"id":"chatcmpl-bench000000000000000000000002","object":"chat.completion","created":1763900000,"model":"stub-model","choices":[{"index":0,"message":{"role":"assistant","content":"'"$STUB_LONG_TEXT"'","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":700,"total_tokens":709,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_bench"}'
 
 nginx_common() { # $1 = name, $2 = worker_processes
     cat <<EOF
@@ -270,6 +277,9 @@ mkdir -p "$WORK/stub" "$WORK/proxy"
         location = /v1/messages {
             add_header request-id req_bench00000000000000000001;
             return 200 '$STUB_MESSAGES_JSON';
+        }
+        location = /long/v1/chat/completions {
+            return 200 '$STUB_LONG_JSON';
         }
         location / { return 404 '{"error":{"message":"stub: no such route","type":"invalid_request_error"}}'; }
     }
@@ -449,15 +459,15 @@ measure() {
 PAIR_ROUNDS="${BENCH_PAIR_ROUNDS:-3}"
 PAIR_SECONDS="${BENCH_PAIR_SECONDS:-8}"
 declare -A P # P[group.row.round] = req/s; P[group.ok]; P[group.errors]
-# paired GROUP TARGET...: TARGET is "ROW|URL|HEADER" (the header may be empty); chat requests.
+# paired GROUP TARGET...: TARGET is "ROW|URL|HEADER|BODY" (the header may be empty; the body defaults to BODY_CHAT).
 paired() {
-    local group="$1" r t row url hdr res n line; shift
+    local group="$1" r t row url hdr body res n line; shift
     P[$group.errors]=0
     for r in $(seq 1 "$PAIR_ROUNDS"); do
         line=""
         for t in "$@"; do
-            IFS='|' read -r row url hdr <<<"$t"
-            res="$(run_wrk "$row" "pair-$group-$r" 2 "$CONNS" "$PAIR_SECONDS" "$url" "$BODY_CHAT" ${hdr:+"$hdr"})"
+            IFS='|' read -r row url hdr body <<<"$t"
+            res="$(run_wrk "$row" "pair-$group-$r" 2 "$CONNS" "$PAIR_SECONDS" "$url" "${body:-$BODY_CHAT}" ${hdr:+"$hdr"})"
             if [[ -z "$res" ]]; then log "paired $group: $row, round $r: wrk gave no result"; return 1; fi
             n="$(failures "$res")"
             if [[ "$n" != 0 ]]; then
@@ -598,6 +608,12 @@ tollgate_rows() {
         [[ -n "$PASSTHROUGH_PID" ]] && targets+=("passthrough|http://127.0.0.1:$PASSTHROUGH_PORT/v1/chat/completions|")
         targets+=("tollgate|$base/v1/chat/completions|Authorization: Bearer $key")
         paired sqlite "${targets[@]}"
+        # The same comparison with the long answer: both must relay it whole, and Tollgate must read its usage.
+        if check_one tollgate_long "$base/v1/chat/completions" chat "$MARK (long answer)" "$BODY_LONG" "Authorization: Bearer $key" \
+            && check_one nginx_long "http://127.0.0.1:$PROXY_PORT/long/v1/chat/completions" chat "$MARK (long answer)" "$BODY_CHAT"; then
+            paired long "nginx|http://127.0.0.1:$PROXY_PORT/long/v1/chat/completions|" \
+                "tollgate|$base/v1/chat/completions|Authorization: Bearer $key|$BODY_LONG"
+        fi
     fi
 }
 tollgate_rows || true
@@ -658,7 +674,7 @@ p50_diff() { awk -v a="${R[$1.p50]}" -v b="${R[$2.p50]}" 'BEGIN { printf "%.3f",
 p50_delta() { awk -v a="${R[$1.p50]}" -v b="${R[$2.p50]}" 'BEGIN { printf "%+.3f", (a - b) / 1000 }'; } # signed
 
 TABLE="$WORK/table.md"
-TOTAL_ERR=$(( ${P[sqlite.errors]:-0} + ${P[pg.errors]:-0} )); FAILED_ROWS=""
+TOTAL_ERR=$(( ${P[sqlite.errors]:-0} + ${P[long.errors]:-0} + ${P[pg.errors]:-0} )); FAILED_ROWS=""
 for row in "${ROWS[@]}"; do
     if ok "$row"; then TOTAL_ERR=$(( TOTAL_ERR + R[$row.errors] )); else FAILED_ROWS+=" ${LABEL[$row]};"; fi
 done
@@ -692,6 +708,9 @@ done
         if paired_has sqlite passthrough; then
             echo "  - pass-through / nginx $(paired_ratio sqlite nginx passthrough); Tollgate / pass-through $(paired_ratio sqlite passthrough tollgate)"
         fi
+    fi
+    if [[ -n "${P[long.ok]:-}" ]]; then
+        echo "- With a long answer ($(awk -v n="${#STUB_LONG_JSON}" 'BEGIN { printf "%.1f", n / 1024 }') KB, 700 completion tokens), paired the same way: Tollgate / nginx proxy_pass $(paired_ratio long nginx tollgate) (for context: the target is measured with the short answer above)"
     fi
     if ok passthrough && ok nginx; then
         echo "- Minimal .NET pass-through / nginx proxy_pass throughput: $(ratio passthrough nginx)× (the runtime's floor on this machine; the issue assumed about 0.9×)"
