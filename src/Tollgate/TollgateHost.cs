@@ -13,7 +13,6 @@ using Tollgate.Surfaces;
 using Tollgate.Surfaces.Anthropic;
 using Tollgate.Surfaces.OpenAi;
 using Tollgate.Telemetry;
-using OpenTelemetry.Metrics;
 using StackExchange.Redis;
 
 namespace Tollgate;
@@ -195,10 +194,9 @@ internal static class TollgateHost
         services.AddHostedService(sp => sp.GetRequiredService<AuditWriter>());
         services.AddSingleton(limiter);
         services.AddSingleton<LimitsGate>();
-        services.AddSingleton(sp => new GatewayMetrics(sp.GetRequiredService<HealthRegistry>(), () => sp.GetRequiredService<LedgerWriter>().QueueDepth, sp.GetRequiredService<TimeProvider>()));
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(GatewayMetrics.MeterName)
-            .AddPrometheusExporter());
+        services.AddSingleton<MetricsRegistry>();
+        services.AddSingleton(sp => new GatewayMetrics(sp.GetRequiredService<MetricsRegistry>(), sp.GetRequiredService<HealthRegistry>(),
+            () => sp.GetRequiredService<LedgerWriter>().QueueDepth, () => sp.GetRequiredService<LedgerWriter>().SpoolBytes, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(new MasterKey(masterKey ?? KeySecrets.NewSecret()));
 
         var app = builder.Build();
@@ -214,7 +212,8 @@ internal static class TollgateHost
         monitor.Changed += next => limiter.UpdateWorkspaceBudgets(WorkspaceBudgets(next));
 
         app.MapTollgateBasics();
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        var metrics = app.Services.GetRequiredService<MetricsRegistry>();
+        app.MapGet("/metrics", () => Results.Text(metrics.Render(), MetricsRegistry.ContentType));
         app.MapOpenAi();
         app.MapAnthropic();
         app.MapQuota();

@@ -1,104 +1,150 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using Tollgate.Pipeline;
 using Tollgate.Routing;
 
 namespace Tollgate.Telemetry;
 
 /// <summary>
-/// Tollgate's meters, exported in Prometheus format at <c>/metrics</c> (SPEC §9). Counters get the
-/// exporter's <c>_total</c> suffix and second-valued histograms <c>_seconds</c>; token usage follows
-/// the OpenTelemetry <c>gen_ai.client.token.usage</c> convention.
+/// Tollgate's metrics, exported in Prometheus format at <c>/metrics</c> (SPEC §9) by <see cref="MetricsRegistry"/>.
+/// Counters end in <c>_total</c>, second-valued histograms in <c>_seconds</c>; token usage follows the OpenTelemetry
+/// <c>gen_ai.client.token.usage</c> convention (its name and attributes with dots as underscores, and its advised
+/// buckets).
 /// </summary>
-internal sealed class GatewayMetrics : IDisposable
+/// <remarks>
+/// A request resolves all the series it updates with one lookup of its shape (tier, group, status, route, provider
+/// kind, upstream model), cached; the updates are then interlocked additions.
+/// </remarks>
+internal sealed class GatewayMetrics
 {
-    public const string MeterName = "Tollgate";
+    /// <summary>Request and time-to-first-token durations, in seconds.</summary>
+    private static readonly double[] DurationBounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320];
 
-    private readonly Meter _meter;
-    private readonly Counter<long> _requests;
-    private readonly Counter<long> _routes;
-    private readonly Histogram<double> _duration;
-    private readonly Histogram<double> _timeToFirstToken;
-    private readonly Counter<long> _attempts;
-    private readonly Counter<long> _failures;
-    private readonly Histogram<long> _tokens;
+    /// <summary>The OpenTelemetry GenAI semantic conventions' advice for <c>gen_ai.client.token.usage</c>.</summary>
+    private static readonly double[] TokenBounds = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+
+    private const int MaxCachedShapes = 4096;
+
+    private readonly MetricsRegistry.CounterFamily _requests;
+    private readonly MetricsRegistry.CounterFamily _routes;
+    private readonly MetricsRegistry.HistogramFamily _duration;
+    private readonly MetricsRegistry.HistogramFamily _timeToFirstToken;
+    private readonly MetricsRegistry.CounterFamily _attempts;
+    private readonly MetricsRegistry.CounterFamily _failures;
+    private readonly MetricsRegistry.HistogramFamily _tokens;
+    private readonly ConcurrentDictionary<RequestShape, RequestSeries> _shapes = new();
+    private readonly ConcurrentDictionary<string, Counter> _attemptsBy = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Deployment, int Status), Counter> _failuresBy = new();
     private readonly ConcurrentDictionary<string, long> _quotaUsed = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private DateOnly _quotaDay;
 
-    public GatewayMetrics(HealthRegistry health, Func<int> ledgerQueueDepth, TimeProvider time)
+    public GatewayMetrics(MetricsRegistry registry, HealthRegistry health, Func<int> ledgerQueueDepth, Func<long> ledgerSpoolBytes, TimeProvider time)
     {
+        ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(health);
         _time = time;
         _quotaDay = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
-        _meter = new Meter(MeterName);
-        _requests = _meter.CreateCounter<long>("gateway_requests", description: "Requests by tier, model group and HTTP status.");
-        _routes = _meter.CreateCounter<long>("gateway_model_routes", description: "Served requests from the alias asked for to the deployment that served.");
-        _duration = _meter.CreateHistogram<double>("gateway_request_duration", unit: "s", description: "Whole request latency.");
-        _timeToFirstToken = _meter.CreateHistogram<double>("gateway_time_to_first_token", unit: "s", description: "Time until the first byte of the answer went to the client.");
-        _attempts = _meter.CreateCounter<long>("gateway_upstream_attempts", description: "Upstream attempts per deployment.");
-        _failures = _meter.CreateCounter<long>("gateway_upstream_failures", description: "Failed upstream attempts per deployment and status (0: no HTTP answer).");
-        _tokens = _meter.CreateHistogram<long>("gen_ai.client.token.usage", unit: "{token}", description: "Tokens used per request, by type.");
-        _meter.CreateObservableGauge("gateway_deployment_cooldown", () => health.All.Select(h =>
-            Cooldown(h, time.GetUtcNow())),
-            description: "1 while a deployment is cooling down or half-open.");
-        _meter.CreateObservableGauge("gateway_quota_used", () => _quotaUsed.Select(kv =>
-            new Measurement<long>(kv.Value, new KeyValuePair<string, object?>("key", kv.Key))),
-            description: "Requests each key made today (UTC).");
-        _meter.CreateObservableGauge("gateway_ledger_queue_depth", ledgerQueueDepth, description: "Ledger rows waiting to be written.");
-    }
-
-    private static Measurement<int> Cooldown(DeploymentHealth health, DateTimeOffset now)
-    {
-        var state = health.StateAt(now);
-        return new Measurement<int>(state == CircuitState.Healthy ? 0 : 1,
-            new KeyValuePair<string, object?>("deployment", health.Label), new KeyValuePair<string, object?>("state", DeploymentHealth.Name(state)));
+        _requests = registry.Counter("gateway_requests_total", "Requests by tier, model group and HTTP status.", "tier", "model_group", "status");
+        _routes = registry.Counter("gateway_model_routes_total", "Served requests from the alias asked for to the deployment that served.", "from", "to");
+        _duration = registry.Histogram("gateway_request_duration_seconds", "Whole request latency.", DurationBounds, "model_group");
+        _timeToFirstToken = registry.Histogram("gateway_time_to_first_token_seconds", "Time until the first byte of the answer went to the client.", DurationBounds, "model_group");
+        _attempts = registry.Counter("gateway_upstream_attempts_total", "Upstream attempts per deployment.", "deployment");
+        _failures = registry.Counter("gateway_upstream_failures_total", "Failed upstream attempts per deployment and status (0: no HTTP answer).", "deployment", "status");
+        _tokens = registry.Histogram("gen_ai_client_token_usage", "Tokens used per request, by type.", TokenBounds,
+            "gen_ai_token_type", "gen_ai_system", "gen_ai_request_model", "gen_ai_response_model");
+        registry.Gauge("gateway_deployment_cooldown", "1 while a deployment is cooling down or half-open.", () =>
+        {
+            var now = time.GetUtcNow();
+            return health.All.Select(h =>
+            {
+                var state = h.StateAt(now);
+                return (state == CircuitState.Healthy ? 0d : 1d, new[] { h.Label, DeploymentHealth.Name(state) });
+            });
+        }, "deployment", "state");
+        registry.Gauge("gateway_quota_used", "Requests each key made today (UTC).",
+            () => _quotaUsed.Select(kv => ((double)kv.Value, new[] { kv.Key })), "key");
+        registry.Gauge("gateway_ledger_queue_depth", "Ledger rows waiting to be written.", () => [(ledgerQueueDepth(), [])]);
+        registry.Gauge("gateway_ledger_spool_bytes", "Bytes in the ledger's local spool not yet in the store.", () => [(ledgerSpoolBytes(), [])]);
     }
 
     /// <summary>Everything about one finished request.</summary>
     public void RecordRequest(GatewayContext ctx)
     {
         ArgumentNullException.ThrowIfNull(ctx);
-        var tier = ctx.Key?.Record.Tier ?? "none";
         var group = ctx.Group?.Name ?? ctx.ModelRequested ?? "unknown";
-        var tags = new TagList { { "tier", tier }, { "model_group", group }, { "status", BoxedStatus(ctx.Status) } };
-        _requests.Add(1, tags);
-        _duration.Record(ctx.ElapsedMs / 1000.0, new TagList { { "model_group", group } });
+        var served = ctx.ServedBy;
+        var shape = new RequestShape(ctx.Key?.Record.Tier ?? "none", group, ctx.Status,
+            served is null ? null : ctx.ModelRequested ?? group, served?.Label, served?.Provider.Kind, served?.Model);
+        if (!_shapes.TryGetValue(shape, out var series))
+        {
+            series = Resolve(shape);
+            if (_shapes.Count < MaxCachedShapes)
+            {
+                _shapes.TryAdd(shape, series);
+            }
+        }
+
+        series.Requests.Add(1);
+        series.Duration.Observe(ctx.ElapsedMs / 1000.0);
         if (ctx.Key is { } key)
         {
             CountQuota(key.Record.Alias ?? key.Id);
         }
 
-        if (ctx.ServedBy is not { } served)
+        if (series.Routes is null)
         {
             return;
         }
 
-        _routes.Add(1, new TagList { { "from", ctx.ModelRequested ?? group }, { "to", served.Label } });
+        series.Routes.Add(1);
         if (ctx.TtftMs is { } ttft)
         {
-            _timeToFirstToken.Record(ttft / 1000.0, new TagList { { "model_group", group } });
+            series.TimeToFirstToken!.Observe(ttft / 1000.0);
         }
 
-        var system = served.Provider.Kind;
-        _tokens.Record(ctx.Usage.InputTokens, new TagList { { "gen_ai.token.type", "input" }, { "gen_ai.system", system }, { "gen_ai.request.model", group }, { "gen_ai.response.model", served.Model } });
-        _tokens.Record(ctx.Usage.OutputTokens, new TagList { { "gen_ai.token.type", "output" }, { "gen_ai.system", system }, { "gen_ai.request.model", group }, { "gen_ai.response.model", served.Model } });
+        series.InputTokens!.Observe(ctx.Usage.InputTokens);
+        series.OutputTokens!.Observe(ctx.Usage.OutputTokens);
     }
 
     public void RecordAttempt(string deployment, int status, bool failed)
     {
-        _attempts.Add(1, new TagList { { "deployment", deployment } });
+        if (!_attemptsBy.TryGetValue(deployment, out var attempts))
+        {
+            attempts = _attemptsBy.GetOrAdd(deployment, _attempts.Get(deployment));
+        }
+
+        attempts.Add(1);
         if (failed)
         {
-            _failures.Add(1, new TagList { { "deployment", deployment }, { "status", BoxedStatus(status) } });
+            var key = (deployment, status);
+            if (!_failuresBy.TryGetValue(key, out var failures))
+            {
+                failures = _failuresBy.GetOrAdd(key, _failures.Get(deployment, StatusText(status)));
+            }
+
+            failures.Add(1);
         }
     }
 
-    /// <summary>HTTP statuses boxed once, so a tag value costs no allocation per request.</summary>
-    private static readonly object[] Statuses = Enumerable.Range(0, 600).Select(static s => (object)s).ToArray();
+    private RequestSeries Resolve(RequestShape shape)
+    {
+        var requests = _requests.Get(shape.Tier, shape.Group, StatusText(shape.Status));
+        var duration = _duration.Get(shape.Group);
+        if (shape.To is null)
+        {
+            return new RequestSeries(requests, duration, null, null, null, null);
+        }
 
-    private static object BoxedStatus(int status) => (uint)status < (uint)Statuses.Length ? Statuses[status] : status;
+        return new RequestSeries(requests, duration, _timeToFirstToken.Get(shape.Group), _routes.Get(shape.From!, shape.To),
+            _tokens.Get("input", shape.System!, shape.Group, shape.ResponseModel!),
+            _tokens.Get("output", shape.System!, shape.Group, shape.ResponseModel!));
+    }
+
+    /// <summary>HTTP statuses as label text, made once.</summary>
+    private static readonly string[] Statuses = [.. Enumerable.Range(0, 600).Select(static s => s.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+
+    private static string StatusText(int status) =>
+        (uint)status < (uint)Statuses.Length ? Statuses[status] : status.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private void CountQuota(string key)
     {
@@ -112,5 +158,9 @@ internal sealed class GatewayMetrics : IDisposable
         _quotaUsed.AddOrUpdate(key, 1, static (_, n) => n + 1);
     }
 
-    public void Dispose() => _meter.Dispose();
+    /// <summary>What decides a request's series: its labels.</summary>
+    private readonly record struct RequestShape(string Tier, string Group, int Status, string? From, string? To, string? System, string? ResponseModel);
+
+    /// <summary>The series one request shape updates; the ones about the route are null when no deployment served.</summary>
+    private sealed record RequestSeries(Counter Requests, Histogram Duration, Histogram? TimeToFirstToken, Counter? Routes, Histogram? InputTokens, Histogram? OutputTokens);
 }
