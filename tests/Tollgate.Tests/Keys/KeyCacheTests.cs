@@ -46,15 +46,17 @@ public sealed class KeyCacheTests
     }
 
     [Fact]
-    public void Expired_key_is_refused()
+    public void Expired_key_is_refused_and_its_remembered_secret_forgotten()
     {
         var time = new ManualTimeProvider(Start);
         var cache = new KeyCache(time);
         var (record, secret) = NewKey();
         cache.Upsert(record with { ExpiresAt = Start.AddMinutes(5) });
         cache.Authenticate(secret).ShouldNotBeNull();
+        cache.RememberedCount.ShouldBe(1);
         time.Advance(TimeSpan.FromMinutes(5));
         cache.Authenticate(secret).ShouldBeNull();
+        cache.RememberedCount.ShouldBe(0, "no key change happened, but the refusal itself forgets the secret");
     }
 
     [Fact]
@@ -102,20 +104,6 @@ public sealed class KeyCacheTests
         cache.RememberedCount.ShouldBe(0, "a key change empties the memo");
         cache.Authenticate(secret).ShouldBeNull();
         cache.RememberedCount.ShouldBe(0, "a refused secret is not remembered");
-    }
-
-    [Fact]
-    public void A_remembered_secret_whose_key_expired_is_refused_and_forgotten()
-    {
-        var time = new ManualTimeProvider(Start);
-        var cache = new KeyCache(time);
-        var (record, secret) = NewKey();
-        cache.Upsert(record with { ExpiresAt = Start.AddMinutes(5) });
-        cache.Authenticate(secret).ShouldNotBeNull();
-        cache.RememberedCount.ShouldBe(1);
-        time.Advance(TimeSpan.FromMinutes(5));
-        cache.Authenticate(secret).ShouldBeNull();
-        cache.RememberedCount.ShouldBe(0, "no key change happened, but the refusal itself forgets the secret");
     }
 
     [Fact]
