@@ -108,21 +108,10 @@ internal sealed class GatewayMetrics
 
     public void RecordAttempt(string deployment, int status, bool failed)
     {
-        if (!_attemptsBy.TryGetValue(deployment, out var attempts))
-        {
-            attempts = _attemptsBy.GetOrAdd(deployment, _attempts.Get(deployment));
-        }
-
-        attempts.Add(1);
+        _attemptsBy.GetOrAdd(deployment, static (d, family) => family.Get(d), _attempts).Add(1);
         if (failed)
         {
-            var key = (deployment, status);
-            if (!_failuresBy.TryGetValue(key, out var failures))
-            {
-                failures = _failuresBy.GetOrAdd(key, _failures.Get(deployment, StatusText(status)));
-            }
-
-            failures.Add(1);
+            _failuresBy.GetOrAdd((deployment, status), static (k, family) => family.Get(k.Deployment, StatusText(k.Status)), _failures).Add(1);
         }
     }
 

@@ -78,16 +78,7 @@ internal sealed class MetricsRegistry
         public void Render(StringBuilder text)
         {
             text.Append("# HELP ").Append(Name).Append(' ');
-            foreach (var c in help)
-            {
-                _ = c switch
-                {
-                    '\\' => text.Append(@"\\"),
-                    '\n' => text.Append(@"\n"),
-                    _ => text.Append(c),
-                };
-            }
-
+            AppendEscaped(text, help, quotes: false);
             text.Append('\n').Append("# TYPE ").Append(Name).Append(' ').Append(type).Append('\n');
             RenderSamples(text);
         }
@@ -124,39 +115,33 @@ internal sealed class MetricsRegistry
             }
 
             text.Append(name).Append("=\"");
+            AppendEscaped(text, value, quotes: true);
+            text.Append('"');
+        }
+
+        /// <summary>The format's escapes: backslash and newline everywhere, the double quote too in a label value.</summary>
+        private static void AppendEscaped(StringBuilder text, string value, bool quotes)
+        {
             foreach (var c in value)
             {
                 _ = c switch
                 {
                     '\\' => text.Append(@"\\"),
-                    '"' => text.Append("\\\""),
                     '\n' => text.Append(@"\n"),
+                    '"' when quotes => text.Append("\\\""),
                     _ => text.Append(c),
                 };
             }
-
-            text.Append('"');
         }
 
-        protected static void WriteNumber(StringBuilder text, double value)
-        {
-            if (double.IsPositiveInfinity(value))
-            {
-                text.Append("+Inf");
-            }
-            else if (double.IsNegativeInfinity(value))
-            {
-                text.Append("-Inf");
-            }
-            else if (double.IsNaN(value))
-            {
-                text.Append("NaN");
-            }
-            else
-            {
-                text.Append(value.ToString("R", CultureInfo.InvariantCulture));
-            }
-        }
+        protected static void WriteNumber(StringBuilder text, double value) => text.Append(Number(value));
+
+        /// <summary>A sample value or bucket bound as the format writes it.</summary>
+        protected static string Number(double value) =>
+            double.IsPositiveInfinity(value) ? "+Inf"
+            : double.IsNegativeInfinity(value) ? "-Inf"
+            : double.IsNaN(value) ? "NaN"
+            : value.ToString("R", CultureInfo.InvariantCulture);
     }
 
     /// <summary>Children by label values, capped; the overflow child takes every label set past the cap.</summary>
@@ -246,7 +231,7 @@ internal sealed class MetricsRegistry
             }
 
             _bounds = bounds;
-            _le = [.. bounds.Select(b => b.ToString("R", CultureInfo.InvariantCulture)), "+Inf"];
+            _le = [.. bounds.Select(Number), Number(double.PositiveInfinity)];
         }
 
         protected override Histogram NewChild() => new(_bounds);
