@@ -494,17 +494,18 @@ paired_has() { [[ -n "${P[$1.$2.1]:-}" ]]; } # GROUP ROW: ROW took part in GROUP
 
 # ok ROW: the row ran and has its numbers.
 ok() { [[ -z "${R[$1.failed]:-}" && -n "${R[$1.rps]:-}" && -n "${R[$1.p50]:-}" ]]; }
-# start_server ROW PORT COMMAND...: runs COMMAND in $WORK/ROW (output in its stdout.log) and waits for it to answer
-# on 127.0.0.1:PORT; sets SERVER_PID. If it does not, logs its output, marks ROW failed and returns 1.
+# start_server ROW PORT COMMAND...: runs COMMAND in $WORK/ROW (output in its stdout.log) and waits up to
+# START_WAIT seconds (default 30) for it to answer on 127.0.0.1:PORT; sets SERVER_PID. If it does not, logs its
+# output, marks ROW failed with the output's last line and returns 1.
 SERVER_PID=""
 start_server() {
     local row="$1" port="$2"; shift 2
     mkdir -p "$WORK/$row"
     (cd "$WORK/$row" && exec "$@") </dev/null >"$WORK/$row/stdout.log" 2>&1 &
     SERVER_PID=$!; PIDS+=("$SERVER_PID")
-    if ! wait_http "http://127.0.0.1:$port/" 30 "$SERVER_PID"; then
+    if ! wait_http "http://127.0.0.1:$port/" "${START_WAIT:-30}" "$SERVER_PID"; then
         log "$row: did not start; its output:"; tail -n 30 "$WORK/$row/stdout.log" >&2
-        R[$row.failed]="did not start"; return 1
+        R[$row.failed]="did not start: $(grep -v '^\s*$' "$WORK/$row/stdout.log" | tail -n 1 | head -c 200)"; return 1
     fi
 }
 
@@ -519,18 +520,14 @@ fail_rows() {
 TG_PID=""
 TG_ERR=""
 start_tollgate() {
-    local name="$1" config="$2" port="$3"
+    local name="$1" config="$2" port="$3" started=0
     TG_PID=""; TG_ERR=""
     mkdir -p "$WORK/$name"
     sed "s/127\.0\.0\.1:18081/127.0.0.1:$STUB_PORT/" "$BENCH/$config" >"$WORK/$name/$config"
-    (cd "$WORK/$name" && exec dotnet "$TOLLGATE_DLL" --config "$WORK/$name/$config" --urls "http://127.0.0.1:$port") \
-        </dev/null >"$WORK/$name/stdout.log" 2>&1 &
-    TG_PID=$!; PIDS+=("$TG_PID")
-    if ! wait_http "http://127.0.0.1:$port/" 60 "$TG_PID"; then
-        log "$name: did not start; its output:"; tail -n 30 "$WORK/$name/stdout.log" >&2
-        TG_ERR="did not start: $(grep -v '^\s*$' "$WORK/$name/stdout.log" | tail -n 1 | head -c 200)"
-        return 1
-    fi
+    START_WAIT=60 start_server "$name" "$port" dotnet "$TOLLGATE_DLL" --config "$WORK/$name/$config" --urls "http://127.0.0.1:$port" \
+        || started=$?
+    TG_PID="$SERVER_PID"
+    if [[ "$started" != 0 ]]; then TG_ERR="${R[$name.failed]}"; return 1; fi
     log "$name: started on 127.0.0.1:$port (pid $TG_PID) with $config"
 }
 
