@@ -81,7 +81,7 @@ internal static class TollgateHost
         ILimiter limiter;
         try
         {
-            var options = new LimiterOptions { Currency = config.Reporting.Currency, WorkspaceBudgets = WorkspaceBudgets(config) };
+            var options = new LimiterOptions { Currency = config.Reporting.Currency, WorkspaceBudgets = WorkspaceBudgets(config), Leases = config.Redis?.Leases ?? true };
             limiter = LimiterFactory.CreateAsync(config.Redis, redisConnection, options, SpendLoaders.FromStore(store), CancellationToken.None)
                 .WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
         }

@@ -269,15 +269,16 @@ internal static class ConfigLoader
 
         private RedisConfig? BindRedis(YamlNode? node)
         {
-            var keys = Section(node, "redis", "connection");
+            var keys = Section(node, "redis", "connection", "leases");
             var connection = b.Secret(Value(keys, "connection"), "redis.connection", directory);
+            var leases = b.Bool(Value(keys, "leases"), "redis.leases") ?? true;
             if (connection is null)
             {
                 return null;
             }
 
             WarnIfUnresolvable(connection, Value(keys, "connection"), "redis.connection", "Redis cannot be reached");
-            return new RedisConfig { Connection = connection };
+            return new RedisConfig { Connection = connection, Leases = leases };
         }
 
         private ReportingConfig BindReporting(YamlNode? node)

@@ -55,6 +55,9 @@ internal sealed record StoreConfig
 internal sealed record RedisConfig
 {
     public SecretRef? Connection { get; init; }
+
+    /// <summary>Replicas lease headroom of keys far from their limits (<see cref="Limits.LimiterOptions.Leases"/>).</summary>
+    public bool Leases { get; init; } = true;
 }
 
 internal sealed record ReportingConfig

@@ -111,6 +111,9 @@ internal sealed class HoldHandle
     /// <summary>When the hold expires unsettled (Unix ms, a whole <see cref="AdmissionPlan.FlightGrain"/>): its flight group in Redis.</summary>
     internal long ExpiresMs { get; }
 
+    /// <summary>The replica-local lease this admission was taken from (<see cref="RedisLimiter"/>), or null.</summary>
+    internal RedisLease? Lease { get; init; }
+
     /// <summary>True for the first caller only: makes settlement idempotent.</summary>
     internal bool TryClaimSettlement() => Interlocked.Exchange(ref _settled, 1) == 0;
 }

@@ -143,6 +143,27 @@ internal sealed class AdmissionPlan
         };
     }
 
+    /// <summary>The same plan holding <paramref name="holdNanos"/> under another id: a lease for many requests of this one's shape.</summary>
+    public AdmissionPlan WithHold(long holdNanos, string holdId) => new(_currency)
+    {
+        Now = Now,
+        HoldId = holdId,
+        KeyId = KeyId,
+        TierName = TierName,
+        Rpm = Rpm,
+        Tpm = Tpm,
+        Parallel = Parallel,
+        DailyRequests = DailyRequests,
+        DailyTokens = DailyTokens,
+        Day = Day,
+        DayEnd = DayEnd,
+        KeyBudget = KeyBudget,
+        WorkspaceBudget = WorkspaceBudget,
+        HoldNanos = holdNanos,
+        Tokens = Tokens,
+        HoldExpires = HoldExpires,
+    };
+
     /// <summary>now + ttl, rounded up to a whole <see cref="FlightGrain"/> (Unix ms).</summary>
     public static DateTimeOffset ExpiryOf(DateTimeOffset now, TimeSpan ttl)
     {
@@ -153,8 +174,12 @@ internal sealed class AdmissionPlan
 
     public static string DayLabel(DateTimeOffset dayStart) => dayStart.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
 
-    public HoldHandle Handle() =>
-        new(HoldId, KeyId, WorkspaceBudget?.Owner, KeyPeriod, WorkspaceBudget?.Label, Day, DayEnd, HoldNanos, Tpm is null ? -1 : Tokens, RateWindow.SecondOf(NowMs), HoldExpires.ToUnixTimeMilliseconds());
+    /// <summary>What settlement needs; <paramref name="lease"/> when admitted from a replica's lease.</summary>
+    public HoldHandle Handle(RedisLease? lease = null) =>
+        new(HoldId, KeyId, WorkspaceBudget?.Owner, KeyPeriod, WorkspaceBudget?.Label, Day, DayEnd, HoldNanos, Tpm is null ? -1 : Tokens, RateWindow.SecondOf(NowMs), HoldExpires.ToUnixTimeMilliseconds())
+        {
+            Lease = lease,
+        };
 
     public Admission RefuseParallel(long inFlight) => Admission.Refuse(
         LimitKind.MaxParallel,

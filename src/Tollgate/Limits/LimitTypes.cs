@@ -111,4 +111,10 @@ internal sealed record LimiterOptions
     public string RedisPrefix { get; init; } = "tg";
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Redis only: a replica may take a lease (many requests' worth of rpm and budget, at most a second) for a key
+    /// far from its limits and admit from it locally. Off: every admission is a Redis call.
+    /// </summary>
+    public bool Leases { get; init; } = true;
 }

@@ -48,7 +48,7 @@ namespace Tollgate.Limits;
 /// an evicted counter is a wrong limit. Times come from each replica's <see cref="TimeProvider"/>: keep clocks in sync.
 /// </para>
 /// </summary>
-internal sealed class RedisLimiter : ILimiter
+internal sealed partial class RedisLimiter : ILimiter
 {
     /// <summary>Most admissions (and, separately, settlements) one script call carries.</summary>
     internal const int MaxBatch = 128;
@@ -81,6 +81,7 @@ internal sealed class RedisLimiter : ILimiter
         _options = options;
         _loader = settledSpendLoader;
         _ownsConnection = ownsConnection;
+        _leaseTimer = options.Leases ? options.Time.CreateTimer(static state => ((RedisLimiter)state!).SweepLeases(), this, LeaseSweep, LeaseSweep) : null;
     }
 
     /// <summary>Batch script calls made so far, and the admissions and settlements they carried.</summary>
@@ -99,31 +100,52 @@ internal sealed class RedisLimiter : ILimiter
         ArgumentNullException.ThrowIfNull(request);
         cancellationToken.ThrowIfCancellationRequested();
         var options = Volatile.Read(ref _options);
-        var holdId = string.Create(CultureInfo.InvariantCulture, $"{_instance}-{Interlocked.Increment(ref _sequence)}");
-        var plan = AdmissionPlan.Create(request, options, options.Time.GetUtcNow(), holdId);
+        var plan = AdmissionPlan.Create(request, options, options.Time.GetUtcNow(), NewHoldId());
+        if (options.Leases && Leasable(plan))
+        {
+            var leased = await TryAdmitLeasedAsync(plan, cancellationToken);
+            if (leased is not null)
+            {
+                return leased;
+            }
+        }
+
+        var reply = await AdmitPlanAsync(plan, count: 1, guard: 0, cancellationToken);
+        if (reply.Outcome == Outcome.Admitted)
+        {
+            return Admission.Admit(plan.Handle(), (reply.Flags & 1) != 0, (reply.Flags & 2) != 0, (reply.Flags & 4) != 0, (reply.Flags & 8) != 0);
+        }
+
+        var retry = TimeSpan.FromMilliseconds(reply.RetryMs);
+        return reply.Kind switch
+        {
+            LimitKind.MaxParallel => plan.RefuseParallel(reply.A),
+            LimitKind.RateLimitRpm => plan.RefuseRpm(reply.A, retry),
+            LimitKind.RateLimitTpm => plan.RefuseTpm(reply.A, retry),
+            LimitKind.DailyRequestQuota => plan.RefuseDailyRequests(reply.A),
+            LimitKind.DailyTokenQuota => plan.RefuseDailyTokens(reply.A),
+            LimitKind.BudgetExceeded => plan.RefuseBudget(workspace: false, reply.A, reply.B),
+            LimitKind.WorkspaceBudgetExceeded => plan.RefuseBudget(workspace: true, reply.A, reply.B),
+            var other => throw new InvalidOperationException($"batch script returned unknown limit {other}"),
+        };
+    }
+
+    private string NewHoldId() => string.Create(CultureInfo.InvariantCulture, $"{_instance}-{Interlocked.Increment(ref _sequence)}");
+
+    /// <summary>
+    /// One admission through the batch script, counting <paramref name="count"/> requests (a lease counts many) with
+    /// the lease <paramref name="guard"/> (0 for a single request), loading budget spend from the store when Redis
+    /// lacks it. Never returns <see cref="Outcome.NeedSeed"/>.
+    /// </summary>
+    private async Task<AdmitReply> AdmitPlanAsync(AdmissionPlan plan, int count, int guard, CancellationToken cancellationToken)
+    {
         long? keySeed = null, workspaceSeed = null;
         for (var attempt = 0; ; attempt++)
         {
-            var reply = await SubmitAsync(new AdmitOp(plan, keySeed, workspaceSeed), cancellationToken);
-            if (reply.Outcome == Outcome.Admitted)
+            var reply = await SubmitAsync(new AdmitOp(plan, keySeed, workspaceSeed, count, guard), cancellationToken);
+            if (reply.Outcome != Outcome.NeedSeed)
             {
-                return Admission.Admit(plan.Handle(), (reply.Flags & 1) != 0, (reply.Flags & 2) != 0, (reply.Flags & 4) != 0, (reply.Flags & 8) != 0);
-            }
-
-            if (reply.Outcome == Outcome.Refused)
-            {
-                var retry = TimeSpan.FromMilliseconds(reply.RetryMs);
-                return reply.Kind switch
-                {
-                    LimitKind.MaxParallel => plan.RefuseParallel(reply.A),
-                    LimitKind.RateLimitRpm => plan.RefuseRpm(reply.A, retry),
-                    LimitKind.RateLimitTpm => plan.RefuseTpm(reply.A, retry),
-                    LimitKind.DailyRequestQuota => plan.RefuseDailyRequests(reply.A),
-                    LimitKind.DailyTokenQuota => plan.RefuseDailyTokens(reply.A),
-                    LimitKind.BudgetExceeded => plan.RefuseBudget(workspace: false, reply.A, reply.B),
-                    LimitKind.WorkspaceBudgetExceeded => plan.RefuseBudget(workspace: true, reply.A, reply.B),
-                    var other => throw new InvalidOperationException($"batch script returned unknown limit {other}"),
-                };
+                return reply;
             }
 
             if (attempt >= 3)
@@ -152,8 +174,19 @@ internal sealed class RedisLimiter : ILimiter
             return;
         }
 
+        if (hold.Lease is { } lease)
+        {
+            // Taken from a lease: settled here; the lease reaches Redis once it has closed and its last request settled.
+            if (lease.Settle(hold.HoldNanos, Nanos.Round(actualCost), Math.Max(0, actualTokens)) is { } report)
+            {
+                await ReportAsync(lease, report).WaitAsync(cancellationToken);
+            }
+
+            return;
+        }
+
         // Once queued, a settlement is always sent; cancelling only stops the wait for it.
-        await EnqueueSettle(new SettleOp(hold, Nanos.Round(actualCost), Math.Max(0, actualTokens))).WaitAsync(cancellationToken);
+        await EnqueueSettle(new SettleOp(hold, Nanos.Round(actualCost), Math.Max(0, actualTokens), 0)).WaitAsync(cancellationToken);
     }
 
     public async ValueTask<QuotaView> GetQuotaAsync(KeyLimits key, TierLimits? tier, CancellationToken cancellationToken)
@@ -197,14 +230,19 @@ internal sealed class RedisLimiter : ILimiter
                 continue;
             }
 
-            var budget = plan.KeyBudget is { } kb ? QuotaViews.Budget(kb, Math.Max(0, keySpend), (long)r[1]) : null;
+            // This replica's open leases: what they hold in Redis is replaced by what their requests hold and spent.
+            var local = LeaseCorrection(plan);
+            var budget = plan.KeyBudget is { } kb ? QuotaViews.Budget(kb, Math.Max(0, keySpend) + local.Spent, Math.Max(0, (long)r[1] + local.Held)) : null;
             var wsBudget = ws is not null ? QuotaViews.Budget(ws, Math.Max(0, wsSpend), (long)r[8]) : null;
-            return QuotaViews.Build(plan, budget, wsBudget, (long)r[5], (long)r[6], (long)r[3], (long)r[4], (long)r[2]);
+            return QuotaViews.Build(plan, budget, wsBudget, Math.Max(0, (long)r[5] + local.Requests), (long)r[6] + local.Tokens,
+                Math.Max(0, (long)r[3] + local.RateRequests), (long)r[4], Math.Max(0, (long)r[2] + local.InFlight));
         }
     }
 
     public async ValueTask DisposeAsync()
     {
+        // Leases go back first: what their requests spent reaches Redis, what they did not use is freed.
+        await CloseAllLeasesAsync();
         Task drained;
         lock (_gate)
         {
@@ -244,9 +282,12 @@ internal sealed class RedisLimiter : ILimiter
         }
 
         var code = (long)result;
-        return code < 16
-            ? new AdmitReply(Outcome.Admitted, (int)code, default, 0, 0, 0)
-            : new AdmitReply(Outcome.NeedSeed, (int)(code - 16), default, 0, 0, 0);
+        return code switch
+        {
+            < 16 => new AdmitReply(Outcome.Admitted, (int)code, default, 0, 0, 0),
+            < 32 => new AdmitReply(Outcome.NeedSeed, (int)(code - 16), default, 0, 0, 0),
+            _ => new AdmitReply(Outcome.NoLease, 0, default, 0, 0, 0),
+        };
     }
 
     private async Task<long> SeedAsync(BudgetScope scope, BudgetWindow window, CancellationToken cancellationToken)
@@ -442,7 +483,7 @@ internal sealed class RedisLimiter : ILimiter
                 // The caller cancelled after the batch left: nobody will settle this admission, so release it now.
                 var hold = op.Plan.Handle();
                 hold.TryClaimSettlement();
-                _ = EnqueueSettle(new SettleOp(hold, 0, 0));
+                _ = EnqueueSettle(new SettleOp(hold, 0, 0, op.Guard > 0 ? op.Count : 0));
             }
         }
     }
@@ -483,19 +524,28 @@ internal sealed class RedisLimiter : ILimiter
         Admitted,
         Refused,
         NeedSeed,
+
+        /// <summary>A lease was asked for too close to a limit; nothing was recorded.</summary>
+        NoLease,
     }
 
     /// <summary>One admission's reply. <see cref="Flags"/>: the soft-limit bits when admitted, the missing seeds (1 key, 2 workspace) when a seed is needed.</summary>
     private readonly record struct AdmitReply(Outcome Outcome, int Flags, LimitKind Kind, long RetryMs, long A, long B);
 
     /// <summary>One queued admission. It leaves the queue once: sent, or dropped because its caller cancelled first.</summary>
-    private sealed class AdmitOp(AdmissionPlan plan, long? keySeed, long? workspaceSeed)
+    private sealed class AdmitOp(AdmissionPlan plan, long? keySeed, long? workspaceSeed, int count, int guard)
     {
         private const int Queued = 0, Sent = 1, Cancelled = 2;
         private readonly TaskCompletionSource<AdmitReply> _reply = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _state;
 
         public AdmissionPlan Plan => plan;
+
+        /// <summary>Requests the admission counts: 1, or a lease's size.</summary>
+        public int Count => count;
+
+        /// <summary>0 for a request; for a lease, how many times over its requests and hold must fit.</summary>
+        public int Guard => guard;
 
         /// <summary>The key budget's settled spend loaded from the store (<see cref="Nanos"/>), if it was.</summary>
         public long? KeySeed => keySeed;
@@ -517,7 +567,7 @@ internal sealed class RedisLimiter : ILimiter
         public void Fail(Exception error) => _reply.TrySetException(error);
     }
 
-    private sealed class SettleOp(HoldHandle hold, long costNanos, long tokens)
+    private sealed class SettleOp(HoldHandle hold, long costNanos, long tokens, long unused, long? releaseNanos = null, bool partial = false)
     {
         // Continuations run inline on the batch's reply: what waits on a settlement is only the bookkeeping after
         // it (LimitsGate logs a failure), so a thread-pool hop per settled request buys nothing.
@@ -528,6 +578,15 @@ internal sealed class RedisLimiter : ILimiter
         public long CostNanos => costNanos;
 
         public long Tokens => tokens;
+
+        /// <summary>Requests a closing lease counted and did not use.</summary>
+        public long Unused => unused;
+
+        /// <summary>The hold it releases: the whole hold, or what a lease still reserves.</summary>
+        public long ReleaseNanos => releaseNanos ?? hold.HoldNanos;
+
+        /// <summary>A lease shrinking: releases <see cref="ReleaseNanos"/> and stays in flight.</summary>
+        public bool Partial => partial;
 
         public Task Task => _done.Task;
 
@@ -643,22 +702,27 @@ internal sealed class RedisLimiter : ILimiter
                 var op = settles[i];
                 var hold = op.Hold;
                 w.Write(_settleDescriptors[i].Index);
-                w.Write(hold.HoldNanos);
+                w.Write(op.ReleaseNanos);
                 w.Write(op.CostNanos);
                 w.Write(op.Tokens);
                 w.Write(hold.TpmTokens);
                 w.Write(hold.RateSecond);
                 w.Write(hold.ExpiresMs);
+                w.Write(op.Unused);
+                w.Write(op.Partial ? 1 : 0);
             }
 
             for (var i = 0; i < admits.Count; i++)
             {
-                var plan = admits[i].Plan;
+                var op = admits[i];
+                var plan = op.Plan;
                 w.Write(_admitDescriptors[i].Index);
                 w.Write(plan.NowMs);
                 w.Write(plan.HoldNanos);
                 w.Write(plan.Tokens);
                 w.Write(plan.HoldExpires.ToUnixTimeMilliseconds());
+                w.Write(op.Count);
+                w.Write(op.Guard);
             }
 
             return w.ToArray();

@@ -24,8 +24,11 @@ internal static class RedisScripts
     /// max_parallel, rpm, tpm, daily requests, daily tokens, key budget, key soft, key state deadline, key refresh,
     /// ws budget, ws soft, ws state deadline, ws refresh, key seed, ws seed;</item>
     /// <item>settlements (<see cref="SettleFields"/> each): descriptor, hold, actual cost, actual tokens, tpm tokens
-    /// counted (-1 none), the rate second they were counted in, the hold's expiry (ms, a whole grain);</item>
-    /// <item>admissions (<see cref="AdmitFields"/> each): descriptor, now, hold, tpm tokens, the hold's expiry (ms, a whole grain).</item>
+    /// counted (-1 none), the rate second they were counted in, the hold's expiry (ms, a whole grain), the requests
+    /// counted but not used (a lease closing; 0 otherwise), and 1 when partial (a lease shrinking: its hold goes down by
+    /// the amount, and it stays in flight);</item>
+    /// <item>admissions (<see cref="AdmitFields"/> each): descriptor, now, hold, tpm tokens, the hold's expiry (ms, a whole
+    /// grain), the requests it counts (1; a lease more), and the lease guard (0 for a request).</item>
     /// </list>
     /// A limit of -1 is unset, a seed of nil none; deadlines are Unix ms of the caller's clock (TTL = deadline - now);
     /// "refresh" 1 means the state TTL is relative (a budget with no period) and is renewed on every write.
@@ -38,7 +41,8 @@ internal static class RedisScripts
     /// </para>
     /// Returns one entry per admission: an integer below 16 when admitted (bits: 1 key soft limit crossed, 2 key alert,
     /// 4 workspace crossed, 8 workspace alert); 16 + (1 key, 2 workspace) when a budget has no spend in Redis and no seed
-    /// came (nothing recorded); or {1, kind, retryMs, a, b} when refused (kind = <see cref="LimitKind"/> as a number).
+    /// came (nothing recorded); 32 when a lease was asked for too close to a limit (nothing recorded); or
+    /// {1, kind, retryMs, a, b} when refused (kind = <see cref="LimitKind"/> as a number).
     /// </summary>
     public static readonly Script Batch = new("""
         -- The batch is one MessagePack array (decoded in C: far cheaper than one ARGV string per value and tonumber).
@@ -46,7 +50,7 @@ internal static class RedisScripts
         local call, tonumber, max, floor, mpack, munpack = redis.call, tonumber, math.max, math.floor, cmsgpack.pack, cmsgpack.unpack
         local P = munpack(ARGV[1])
         local batchNow, holdTtl, window, grain, nDesc, nSettle, nAdmit = P[1], P[2], P[3], P[4], P[5], P[6], P[7]
-        local DS, SS, AS = 21, 7, 5
+        local DS, SS, AS = 21, 9, 7
         local span = window / 1000
         local NB = span + 1
 
@@ -137,11 +141,17 @@ internal static class RedisScripts
           if ttl > f.ttl then f.ttl = ttl end
           f.dirty = true
         end
-        -- A settled request leaves its group; false if the group was released already (its hold with it).
-        local function land(f, e, p, hold)
+        -- A settled request leaves its group; false if the group was released already (its hold with it). Partial (a
+        -- lease shrinking to what its requests in flight hold): only the amount leaves, the lease stays in flight.
+        local function land(f, e, p, hold, partial)
           local ge = f.g[e]
           local grp = ge and ge[p]
           if not grp or grp.c <= 0 then return false end
+          if partial == 1 then
+            grp.h = grp.h - hold
+            f.dirty = true
+            return true
+          end
           grp.c = grp.c - 1
           grp.h = grp.h - hold
           f.n = f.n - 1
@@ -245,11 +255,11 @@ internal static class RedisScripts
         for i = 1, nSettle do
           local o = so + (i - 1) * SS
           local d = D[P[o + 1]]
-          local hold, cost, tokens, est, second, e = P[o + 2], P[o + 3], P[o + 4], P[o + 5], P[o + 6], P[o + 7] / grain
+          local hold, cost, tokens, est, second, e, unused, partial = P[o + 2], P[o + 3], P[o + 4], P[o + 5], P[o + 6], P[o + 7] / grain, P[o + 8], P[o + 9]
           if d.kOn then
             local b = d.kbud
             if not b then b = budget(d.kb, d.kp); d.kbud = b end
-            if land(keyFlights(d), e, d.kp, hold) and b.heldExists then
+            if land(keyFlights(d), e, d.kp, hold, partial) and b.heldExists then
               b.held = b.held - hold
               b.dHeld = b.dHeld - hold
             end
@@ -259,7 +269,7 @@ internal static class RedisScripts
               b.dSpend = b.dSpend + cost
             end
           else
-            land(keyFlights(d), e, d.kp, 0)
+            land(keyFlights(d), e, d.kp, 0, partial)
           end
           if tokens > 0 then
             local s = d.days
@@ -274,10 +284,23 @@ internal static class RedisScripts
             local a = r.a
             if second <= a[1] and second > a[1] - NB and a[second % NB + 3] >= est then rateAdd(r, second, tokens - est) end
           end
+          if unused > 0 then
+            -- A lease closing: the requests it counted and did not use leave today's count and its rpm second.
+            local s = d.days
+            if not s then s = day(d.kb, d.day, d.dayEnd); d.days = s end
+            s.dReq = s.dReq - unused
+            if s.req then s.req = s.req - unused end
+            if second >= batchSecond - span then
+              local r = d.rr
+              if not r then r = rateOf(d.kb .. 'rpms'); d.rr = r end
+              local a = r.a
+              if second <= a[1] and second > a[1] - NB and a[second % NB + 3] >= unused then rateAdd(r, second, -unused) end
+            end
+          end
           if d.wOn then
             local b = d.wbud
             if not b then b = budget(d.wb, d.wp); d.wbud = b end
-            if land(wsFlights(d), e, d.wp, hold) and b.heldExists then
+            if land(wsFlights(d), e, d.wp, hold, partial) and b.heldExists then
               b.held = b.held - hold
               b.dHeld = b.dHeld - hold
             end
@@ -297,7 +320,7 @@ internal static class RedisScripts
           b.spend = value
           return true
         end
-        local function admit(d, now, hold, tokens, expires)
+        local function admit(d, now, hold, tokens, expires, n, guard)
           local kb, wb = nil, nil
           if d.kBudget >= 0 then
             kb = d.kbud
@@ -327,7 +350,7 @@ internal static class RedisScripts
             if not rr then rr = rateOf(d.kb .. 'rpms'); d.rr = rr end
             advance(rr, c)
             local used = rr.a[2]
-            if used >= d.rpm then return {1, 1, rateRetry(rr, c, now, used - d.rpm + 1), used, 0} end
+            if used + n > d.rpm then return {1, 1, rateRetry(rr, c, now, used + n - d.rpm), used, 0} end
           end
           if d.tpm >= 0 then
             tr = d.tr
@@ -348,6 +371,13 @@ internal static class RedisScripts
           end
           if kb and kb.spend + kb.held + hold > d.kBudget then return {1, 0, -1, kb.spend, kb.held} end
           if wb and wb.spend + wb.held + hold > d.wBudget then return {1, 6, -1, wb.spend, wb.held} end
+          -- A lease (guard > 0) is granted only far from every limit: guard times its requests and its hold still fit,
+          -- and its hold stays below the soft limit. Otherwise 32: nothing recorded, the replica admits one by one.
+          if guard > 0 then
+            if rr and rr.a[2] + n * guard > d.rpm then return 32 end
+            if kb and kb.spend + kb.held + hold * guard > d.kBudget then return 32 end
+            if kb and d.kSoft >= 0 and kb.spend + kb.held + hold >= d.kSoft then return 32 end
+          end
 
           -- Admitted: record everything (written at the end of the batch). The hold expires at the end of the grain
           -- its TTL runs out in (the caller rounds it so).
@@ -365,10 +395,10 @@ internal static class RedisScripts
           else
             fly(kf, e, d.kp, 0, flTtl)
           end
-          if rr then rateAdd(rr, c, 1) end
+          if rr then rateAdd(rr, c, n) end
           if tr then rateAdd(tr, c, tokens) end
-          s.dReq = s.dReq + 1
-          if s.req then s.req = s.req + 1 end
+          s.dReq = s.dReq + n
+          if s.req then s.req = s.req + n end
           if wb then
             local ttl = d.wEnd - now
             fly(wf, e, d.wp, hold, max(holdTtl + grain + 60000, ttl))
@@ -402,7 +432,7 @@ internal static class RedisScripts
         local out = {}
         for i = 1, nAdmit do
           local o = ao + (i - 1) * AS
-          out[i] = admit(D[P[o + 1]], P[o + 2], P[o + 3], P[o + 4], P[o + 5])
+          out[i] = admit(D[P[o + 1]], P[o + 2], P[o + 3], P[o + 4], P[o + 5], P[o + 6], P[o + 7])
         end
 
         -- Write what the batch changed, once per key. A counter created now gets its TTL; one that existed keeps the
@@ -437,13 +467,14 @@ internal static class RedisScripts
         for _, s in ipairs(dorder) do
           local ttl = max(1000, s.deadline - batchNow)
           if s.dReq > 0 and call('INCRBY', s.reqK, s.dReq) == s.dReq then call('PEXPIRE', s.reqK, ttl) end
+          if s.dReq < 0 and call('EXISTS', s.reqK) == 1 then call('INCRBY', s.reqK, s.dReq) end
           if s.dTok > 0 and call('INCRBY', s.tokK, s.dTok) == s.dTok then call('PEXPIRE', s.tokK, ttl) end
         end
         return out
         """);
 
     /// <summary>Fields per part of the <see cref="Batch"/> MessagePack array.</summary>
-    public const int HeaderFields = 7, DescriptorFields = 21, SettleFields = 7, AdmitFields = 5;
+    public const int HeaderFields = 7, DescriptorFields = 21, SettleFields = 9, AdmitFields = 7;
 
     /// <summary>
     /// Read-only. KEYS: 1 key:flights, 2 key:rpms, 3 key:tpms, 4 key:spend:P, 5 key:dreq:D, 6 key:dtok:D,

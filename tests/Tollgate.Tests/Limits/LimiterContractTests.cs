@@ -65,6 +65,23 @@ public abstract class LimiterContractTests : IAsyncDisposable
         return limiter.SettleAsync(admission, cost, tokens, Ct).AsTask().WaitAsync(Timeout, Ct);
     }
 
+    /// <summary>Reads until <paramref name="done"/> holds (a real-time deadline: what is awaited runs on real timers or threads).</summary>
+    private protected static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(Timeout);
+        while (true)
+        {
+            var value = await read();
+            if (done(value))
+            {
+                return value;
+            }
+
+            await Task.Delay(10, deadline.Token);
+        }
+    }
+
     private protected static Task<QuotaView> Quota(ILimiter limiter, KeyLimits key, TierLimits? tier = null) =>
         limiter.GetQuotaAsync(key, tier, Ct).AsTask().WaitAsync(Timeout, Ct);
 

@@ -5,9 +5,12 @@ using Tollgate.Limits;
 namespace Tollgate.Tests.Limits;
 
 /// <summary>
-/// The limiter contract on a real Redis, with two <see cref="RedisLimiter"/>s on two connections: two replicas.
-/// <c>TOLLGATE_TEST_REDIS</c> (<c>host:port</c>) names the server; this class flushes its database.
+/// The limiter contract on a real Redis, with two <see cref="RedisLimiter"/>s on two connections: two replicas, with
+/// leases off (every admission a script call), and the batching mechanics. <see cref="RedisLeaseTests"/> runs the
+/// contract again with leases on. <c>TOLLGATE_TEST_REDIS</c> (<c>host:port</c>) names the server; this class flushes
+/// its database and pauses its clients, so the Redis classes share one collection and never run at once.
 /// </summary>
+[Collection(RedisCollection.Name)]
 public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests, IClassFixture<RedisFixture>
 {
     private protected override Task<ILimiter[]> CreateReplicasAsync(LimiterOptions options, SettledSpendLoader loader)
@@ -15,8 +18,8 @@ public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests
         var prefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8];
         return Task.FromResult<ILimiter[]>(
         [
-            new RedisLimiter(redis.First, options with { RedisPrefix = prefix }, loader, ownsConnection: false),
-            new RedisLimiter(redis.Second, options with { RedisPrefix = prefix }, loader, ownsConnection: false),
+            new RedisLimiter(redis.First, options with { RedisPrefix = prefix, Leases = false }, loader, ownsConnection: false),
+            new RedisLimiter(redis.Second, options with { RedisPrefix = prefix, Leases = false }, loader, ownsConnection: false),
         ]);
     }
 
@@ -373,27 +376,18 @@ public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests
         return new Unpause(redis.Second);
     }
 
-    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done)
-    {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        deadline.CancelAfter(Timeout);
-        while (true)
-        {
-            var value = await read();
-            if (done(value))
-            {
-                return value;
-            }
-
-            await Task.Delay(10, deadline.Token);
-        }
-    }
-
     private sealed class Unpause(IConnectionMultiplexer admin) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync() =>
             await admin.GetServers()[0].ExecuteAsync("CLIENT", "UNPAUSE").WaitAsync(Timeout);
     }
+}
+
+/// <summary>The test classes that use the shared Redis: one at a time.</summary>
+[CollectionDefinition(Name)]
+public sealed class RedisCollection
+{
+    public const string Name = "redis";
 }
 
 public sealed class RedisFixture : IAsyncLifetime
