@@ -726,6 +726,17 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void Redis_leases_are_on_unless_turned_off_and_must_be_a_boolean()
+    {
+        Parse("server: { admin: false }\nredis: { connection: env:TG_TEST_UNSET_REDIS }\n").Redis!.Leases.ShouldBeTrue();
+        Parse("server: { admin: false }\nredis: { connection: env:TG_TEST_UNSET_REDIS, leases: false }\n").Redis!.Leases.ShouldBeFalse();
+
+        var error = Fails("server: { admin: false }\nredis:\n  connection: env:TG_TEST_UNSET_REDIS\n  leases: sometimes\n").Errors.ShouldHaveSingleItem();
+        error.Path.ShouldBe("redis.leases");
+        error.Line.ShouldBe(4);
+    }
+
+    [Fact]
     public void Missing_file_is_a_config_exception()
     {
         var ex = Should.Throw<ConfigException>(() => ConfigLoader.Load(Path.Combine(Path.GetTempPath(), "tg-no-such-dir", "tollgate.yaml")));
