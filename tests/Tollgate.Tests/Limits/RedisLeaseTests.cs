@@ -11,15 +11,8 @@ namespace Tollgate.Tests.Limits;
 [Collection(RedisCollection.Name)]
 public sealed class RedisLeaseTests(RedisFixture redis) : LimiterContractTests, IClassFixture<RedisFixture>
 {
-    private protected override Task<ILimiter[]> CreateReplicasAsync(LimiterOptions options, SettledSpendLoader loader)
-    {
-        var prefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8];
-        return Task.FromResult<ILimiter[]>(
-        [
-            new RedisLimiter(redis.First, options with { RedisPrefix = prefix }, loader, ownsConnection: false),
-            new RedisLimiter(redis.Second, options with { RedisPrefix = prefix }, loader, ownsConnection: false),
-        ]);
-    }
+    private protected override Task<ILimiter[]> CreateReplicasAsync(LimiterOptions options, SettledSpendLoader loader) =>
+        Task.FromResult(redis.Replicas(options with { Leases = true }, loader));
 
     [Fact]
     public async Task A_key_far_from_its_limits_is_admitted_from_leases_with_one_redis_call_per_lease()

@@ -13,15 +13,8 @@ namespace Tollgate.Tests.Limits;
 [Collection(RedisCollection.Name)]
 public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests, IClassFixture<RedisFixture>
 {
-    private protected override Task<ILimiter[]> CreateReplicasAsync(LimiterOptions options, SettledSpendLoader loader)
-    {
-        var prefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8];
-        return Task.FromResult<ILimiter[]>(
-        [
-            new RedisLimiter(redis.First, options with { RedisPrefix = prefix, Leases = false }, loader, ownsConnection: false),
-            new RedisLimiter(redis.Second, options with { RedisPrefix = prefix, Leases = false }, loader, ownsConnection: false),
-        ]);
-    }
+    private protected override Task<ILimiter[]> CreateReplicasAsync(LimiterOptions options, SettledSpendLoader loader) =>
+        Task.FromResult(redis.Replicas(options with { Leases = false }, loader));
 
     [Fact]
     public async Task A_flushed_redis_rebuilds_spend_from_the_store()
@@ -402,6 +395,17 @@ public sealed class RedisFixture : IAsyncLifetime
     internal IConnectionMultiplexer First { get; private set; } = null!;
 
     internal IConnectionMultiplexer Second { get; private set; } = null!;
+
+    /// <summary>Two replicas, one on each connection, sharing a fresh key prefix.</summary>
+    internal ILimiter[] Replicas(LimiterOptions options, SettledSpendLoader loader)
+    {
+        var shared = options with { RedisPrefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8] };
+        return
+        [
+            new RedisLimiter(First, shared, loader, ownsConnection: false),
+            new RedisLimiter(Second, shared, loader, ownsConnection: false),
+        ];
+    }
 
     public async ValueTask InitializeAsync()
     {
