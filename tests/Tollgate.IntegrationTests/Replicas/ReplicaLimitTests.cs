@@ -99,6 +99,46 @@ public sealed class ReplicaLimitTests(TwoReplicasFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task A_key_far_from_its_limits_is_served_from_leases_and_its_quota_settles_to_the_ledger_within_seconds()
+    {
+        // rpm and a budget far above what 60 calls use: both replicas admit from leases (the default), not a Redis
+        // call each. Nothing is refused; once the leases' second is over, Redis holds exactly what the ledger has, and
+        // both replicas' GET /quota say so (spend from Redis, not the ledger: GET /admin/keys/{id} sums the ledger).
+        using var deadline = Deadline.After(60);
+        var (id, secret) = await Set.MintKeyAsync(Set[0], new { alias = "far-from-limits", rpm = 100_000, max_budget = 1000, budget_period = "30d" }, deadline.Token);
+        (await EventuallyAsync(() => Set.ChatAsync(Set[1], secret, deadline.Token), a => a.Status == HttpStatusCode.OK, TimeSpan.FromSeconds(3)))
+            .Status.ShouldBe(HttpStatusCode.OK);
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 60).Select(i => Set.ChatAsync(Set[i % 2], secret, deadline.Token)));
+        answers.ShouldAllBe(a => a.Status == HttpStatusCode.OK);
+
+        var rows = await WaitForRowsAsync(id, 61, deadline.Token);
+        var sum = rows.Sum(r => r.GetProperty("cost").GetDecimal());
+        sum.ShouldBe(61 * 0.03m);
+        foreach (var replica in new[] { Set[0], Set[1] })
+        {
+            var clock = Stopwatch.StartNew();
+            JsonElement quota;
+            do
+            {
+                quota = await Set.QuotaAsync(replica, secret, deadline.Token);
+                if (quota.GetProperty("spend").GetDecimal() == sum && quota.GetProperty("held").GetDecimal() == 0m)
+                {
+                    break;
+                }
+
+                await Task.Delay(50, deadline.Token);
+            }
+            while (clock.Elapsed < TimeSpan.FromSeconds(5));
+
+            quota.GetProperty("spend").GetDecimal().ShouldBe(sum, $"spend in Redis reaches the ledger's within seconds on {replica.Name}: {quota}");
+            quota.GetProperty("held").GetDecimal().ShouldBe(0m, quota.ToString());
+            quota.GetProperty("rpm").GetProperty("used").GetInt64().ShouldBe(61, quota.ToString());
+            quota.GetProperty("requests_today").GetInt64().ShouldBe(61, quota.ToString());
+        }
+    }
+
+    [Fact]
     public async Task Rpm_10_lets_exactly_10_of_20_requests_through_alternating_replicas()
     {
         using var deadline = Deadline.After(60);

@@ -165,6 +165,18 @@ internal sealed class ReplicaSet : IAsyncDisposable
         return json.RootElement.Clone();
     }
 
+    /// <summary><c>GET /quota</c> on <paramref name="replica"/> as the key's own caller.</summary>
+    public async Task<JsonElement> QuotaAsync(Replica replica, string secret, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(replica.BaseUrl, "/quota"));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", secret);
+        using var response = await Http.SendAsync(request, cancellationToken);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        response.IsSuccessStatusCode.ShouldBeTrue($"GET /quota on {replica.Name}: {text}");
+        using var json = JsonDocument.Parse(text);
+        return json.RootElement.Clone();
+    }
+
     /// <summary>One chat completion through <paramref name="replica"/> with the virtual key.</summary>
     public async Task<ChatAnswer> ChatAsync(Replica replica, string secret, CancellationToken cancellationToken, int maxTokens = OpenAiStub.CompletionTokens)
     {
