@@ -213,6 +213,14 @@ internal static class TollgateHost
 
         app.MapTollgateBasics();
         var metrics = app.Services.GetRequiredService<MetricsRegistry>();
+        if (limiter is RedisLimiter redisLimiter)
+        {
+            metrics.ObservedCounter("gateway_limiter_leases_total", "Leases Redis granted this replica (each admits many requests of a key far from its limits).",
+                () => [(redisLimiter.LeaseStats.Granted, [])]);
+            metrics.ObservedCounter("gateway_limiter_lease_admissions_total", "Admissions this replica took from its leases, without a Redis call.",
+                () => [(redisLimiter.LeaseStats.Admissions, [])]);
+        }
+
         app.MapGet("/metrics", () => Results.Text(metrics.Render(), MetricsRegistry.ContentType));
         app.MapOpenAi();
         app.MapAnthropic();

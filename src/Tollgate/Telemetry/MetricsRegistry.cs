@@ -33,7 +33,11 @@ internal sealed class MetricsRegistry
 
     /// <summary>A gauge read when the metrics are scraped: <paramref name="observe"/> gives each value with its label values.</summary>
     public void Gauge(string name, string help, Func<IEnumerable<(double Value, string[] Labels)>> observe, params string[] labels) =>
-        Add(new GaugeFamily(name, help, labels, observe));
+        Add(new ObservedFamily(name, help, labels, "gauge", observe));
+
+    /// <summary>A counter kept elsewhere (it only ever grows), read when the metrics are scraped.</summary>
+    public void ObservedCounter(string name, string help, Func<IEnumerable<(double Value, string[] Labels)>> observe, params string[] labels) =>
+        Add(new ObservedFamily(name, help, labels, "counter", observe));
 
     private T Add<T>(T family)
         where T : Family
@@ -259,8 +263,8 @@ internal sealed class MetricsRegistry
         }
     }
 
-    private sealed class GaugeFamily(string name, string help, string[] labels, Func<IEnumerable<(double Value, string[] Labels)>> observe)
-        : Family(name, help, labels, "gauge")
+    private sealed class ObservedFamily(string name, string help, string[] labels, string type, Func<IEnumerable<(double Value, string[] Labels)>> observe)
+        : Family(name, help, labels, type)
     {
         protected override void RenderSamples(StringBuilder text)
         {

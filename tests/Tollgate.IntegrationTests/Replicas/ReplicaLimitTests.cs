@@ -136,6 +136,16 @@ public sealed class ReplicaLimitTests(TwoReplicasFixture fixture) : IClassFixtur
             quota.GetProperty("rpm").GetProperty("used").GetInt64().ShouldBe(61, quota.ToString());
             quota.GetProperty("requests_today").GetInt64().ShouldBe(61, quota.ToString());
         }
+
+        // And the leases did the admitting: on both replicas, most of the 61 without a Redis call each.
+        var fromLeases = new List<double>();
+        foreach (var replica in new[] { Set[0], Set[1] })
+        {
+            fromLeases.Add(await Set.MetricAsync(replica, "gateway_limiter_lease_admissions_total", deadline.Token));
+        }
+
+        fromLeases.ShouldAllBe(n => n > 0);
+        fromLeases.Sum().ShouldBeGreaterThan(30);
     }
 
     [Fact]

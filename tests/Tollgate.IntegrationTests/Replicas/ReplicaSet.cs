@@ -177,6 +177,15 @@ internal sealed class ReplicaSet : IAsyncDisposable
         return json.RootElement.Clone();
     }
 
+    /// <summary>The value of an unlabelled series on <paramref name="replica"/>'s <c>/metrics</c>.</summary>
+    public async Task<double> MetricAsync(Replica replica, string name, CancellationToken cancellationToken)
+    {
+        var text = await Http.GetStringAsync(new Uri(replica.BaseUrl, "/metrics"), cancellationToken);
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal))
+            ?? throw new ShouldAssertException($"{name} is not on /metrics of {replica.Name}");
+        return double.Parse(line.AsSpan(name.Length + 1), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>One chat completion through <paramref name="replica"/> with the virtual key.</summary>
     public async Task<ChatAnswer> ChatAsync(Replica replica, string secret, CancellationToken cancellationToken, int maxTokens = OpenAiStub.CompletionTokens)
     {

@@ -43,17 +43,21 @@ public sealed class MetricsRegistryTests
     }
 
     [Fact]
-    public void A_gauge_is_read_at_render_time_and_a_family_without_labels_has_no_braces()
+    public void Gauges_and_observed_counters_are_read_at_render_time_and_a_family_without_labels_has_no_braces()
     {
         var registry = new MetricsRegistry();
         var depth = 0;
+        var granted = 0L;
         registry.Gauge("demo_depth", "Depth.", () => [(depth, [])]);
         registry.Gauge("demo_state", "State.", () => [(1, ["a"]), (double.PositiveInfinity, ["b"])], "name");
+        registry.ObservedCounter("demo_granted_total", "Granted.", () => [(granted, [])]);
         depth = 7;
+        granted = 12;
 
         registry.Render().ShouldBe(
             "# HELP demo_depth Depth.\n# TYPE demo_depth gauge\ndemo_depth 7\n" +
-            "# HELP demo_state State.\n# TYPE demo_state gauge\ndemo_state{name=\"a\"} 1\ndemo_state{name=\"b\"} +Inf\n");
+            "# HELP demo_state State.\n# TYPE demo_state gauge\ndemo_state{name=\"a\"} 1\ndemo_state{name=\"b\"} +Inf\n" +
+            "# HELP demo_granted_total Granted.\n# TYPE demo_granted_total counter\ndemo_granted_total 12\n");
     }
 
     [Fact]
