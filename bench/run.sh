@@ -20,7 +20,7 @@
 # then latency with wrk -t1 -c1 --latency; then RSS from /proc/PID/status. Writes the table into
 # bench/README.md between the bench:results markers.
 #
-# Knobs (env): BENCH_DURATION (10), BENCH_WARMUP (30), BENCH_CONNECTIONS (64), BENCH_PAIR_ROUNDS (3), BENCH_PAIR_SECONDS (8), BENCH_SKIP_README=1,
+# Knobs (env): BENCH_DURATION (10), BENCH_WARMUP (30), BENCH_CONNECTIONS (64), BENCH_PAIR_ROUNDS (5), BENCH_PAIR_SECONDS (8), BENCH_SKIP_README=1,
 # BENCH_KEEP_TMP=1.
 set -uo pipefail
 
@@ -456,7 +456,7 @@ measure() {
 # minutes apart moves with it. Each headline ratio is therefore also taken from alternating runs: in each round
 # every target gets one run of PAIR_SECONDS right after the other (no warm-up: each was warmed for its row), the
 # ratio is taken within the round, and the median round is reported with all of them.
-PAIR_ROUNDS="${BENCH_PAIR_ROUNDS:-3}"
+PAIR_ROUNDS="${BENCH_PAIR_ROUNDS:-5}"
 PAIR_SECONDS="${BENCH_PAIR_SECONDS:-8}"
 declare -A P # P[group.row.round] = req/s; P[group.ok]; P[group.errors]
 # paired GROUP TARGET...: TARGET is "ROW|URL|HEADER|BODY" (the header may be empty; the body defaults to BODY_CHAT).
