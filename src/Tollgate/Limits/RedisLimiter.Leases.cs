@@ -385,12 +385,15 @@ internal sealed class RedisLease
         plan.NowMs / 1000 == Second && plan.KeyPeriod == Plan.KeyPeriod && plan.Day == Plan.Day && plan.Rpm == Plan.Rpm
         && plan.KeyBudget?.Max == Plan.KeyBudget?.Max && plan.KeyBudget?.Soft == Plan.KeyBudget?.Soft;
 
-    /// <summary>One request, if one is left and its hold fits in what the lease's requests do not hold or have spent.</summary>
+    /// <summary>
+    /// One request, if one is left and (for a key with a budget) its hold fits in what the lease's requests do not
+    /// hold or have spent.
+    /// </summary>
     public bool TryTake(long hold)
     {
         lock (_gate)
         {
-            if (_retired || _used >= Size || _held + _spentTotal + hold > Plan.HoldNanos)
+            if (_retired || _used >= Size || (Plan.KeyBudget is not null && _held + _spentTotal + hold > Plan.HoldNanos))
             {
                 return false;
             }

@@ -53,6 +53,26 @@ public sealed class RedisLeaseTests(RedisFixture redis) : LimiterContractTests, 
     }
 
     [Fact]
+    public async Task A_key_with_rpm_and_no_budget_is_not_held_back_by_what_its_requests_cost()
+    {
+        var replicas = await ReplicasAsync();
+        var limiter = (RedisLimiter)replicas[0];
+        var key = Key(NewKeyId(), rpm: 100_000);
+
+        // No budget: the hold estimate is 0, the actual cost is not, and neither limits a lease.
+        for (var i = 0; i < 100; i++)
+        {
+            var admission = await Admit(limiter, key);
+            admission.Admitted.ShouldBeTrue(admission.Message);
+            await Settle(limiter, admission, 0.01m, tokens: 3);
+        }
+
+        limiter.LeaseStats.Admissions.ShouldBe(100);
+        limiter.LeaseStats.Granted.ShouldBeInRange(4, 5);
+        (await Quota(replicas[0], key)).Rpm.ShouldBe(new CounterView(100_000, 100));
+    }
+
+    [Fact]
     public async Task Near_a_limit_there_is_no_lease_and_every_admission_is_exact()
     {
         var replicas = await ReplicasAsync();
