@@ -30,6 +30,56 @@ public sealed class PostgresStoreTests(PostgresStoreFixture fixture) : StoreCont
     }
 
     [Fact]
+    public async Task The_ledger_keys_compare_bytewise_also_after_an_upgrade_from_version_1()
+    {
+        var connectionString = await fixture.CreateDatabaseAsync();
+        await using var store = new PostgresStore(connectionString);
+        await store.MigrateAsync(Ct).WaitAsync(Timeout, Ct);
+        (await LedgerKeyCollationsAsync(connectionString)).ShouldBe(["C", "C"]);
+
+        // Back to version 1 as it shipped (the database's default collation), with a row in the ledger.
+        await ExecuteAsync(connectionString,
+            "ALTER TABLE ledger ALTER COLUMN request_id TYPE TEXT COLLATE \"default\", ALTER COLUMN key_id TYPE TEXT COLLATE \"default\"; " +
+            "DELETE FROM schema_migrations WHERE version = 2");
+        (await LedgerKeyCollationsAsync(connectionString)).ShouldBe([null, null]);
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_790_000_000_000);
+        await store.WriteLedgerAsync([new LedgerRecord { RequestId = "req_before_upgrade", Time = at, KeyId = "key-up", Cost = 0.25m }], Ct).WaitAsync(Timeout, Ct);
+
+        await store.MigrateAsync(Ct).WaitAsync(Timeout, Ct);
+        (await LedgerKeyCollationsAsync(connectionString)).ShouldBe(["C", "C"]);
+        (await store.SumKeySpendAsync("key-up", at.AddDays(-1), at.AddDays(1), Ct).WaitAsync(Timeout, Ct)).ShouldBe(0.25m);
+
+        // The unique key still refuses a second row with the same id (a replayed batch skips it).
+        await store.WriteLedgerAsync([new LedgerRecord { RequestId = "req_before_upgrade", Time = at, KeyId = "key-up", Cost = 9m }], Ct).WaitAsync(Timeout, Ct);
+        (await store.SumKeySpendAsync("key-up", at.AddDays(-1), at.AddDays(1), Ct).WaitAsync(Timeout, Ct)).ShouldBe(0.25m);
+    }
+
+    private static async Task<string?[]> LedgerKeyCollationsAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(Ct);
+        await using var command = new NpgsqlCommand(
+            "SELECT collation_name FROM information_schema.columns WHERE table_name = 'ledger' AND column_name IN ('request_id', 'key_id') ORDER BY column_name DESC",
+            connection);
+        await using var reader = await command.ExecuteReaderAsync(Ct);
+        var names = new List<string?>();
+        while (await reader.ReadAsync(Ct))
+        {
+            names.Add(reader.IsDBNull(0) ? null : reader.GetString(0));
+        }
+
+        return [.. names];
+    }
+
+    private static async Task ExecuteAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(Ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(Ct);
+    }
+
+    [Fact]
     public async Task Ping_answers_false_when_nothing_listens()
     {
         await using var store = new PostgresStore("Host=127.0.0.1;Port=1;Username=nobody;Password=nothing;Timeout=3");
