@@ -41,16 +41,19 @@ TMP_ROOT=""
 PG_BIN=""
 PG_DATA=""
 REDIS_PID=""
-TEST_PID=""
+TEST_PIDS=()
 AS_PG=()
 
 cleanup() {
     # Silent on stdout: the summary line must stay the last line printed.
-    if [[ -n "$TEST_PID" ]] && kill -0 "$TEST_PID" 2>/dev/null; then
-        kill -TERM "$TEST_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$TEST_PID" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL -- "-$TEST_PID" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "${TEST_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+            kill -KILL -- "-$pid" 2>/dev/null || true
+        fi
+    done
     if [[ -n "$PG_DATA" && -f "$PG_DATA/postmaster.pid" ]]; then
         "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 20 stop >/dev/null 2>&1 || true
     fi
@@ -178,20 +181,33 @@ fi
 RESULTS="$ROOT/TestResults/last-run"
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
-log "dotnet test Tollgate.slnx (timeout ${TEST_TIMEOUT_SECONDS}s)"
+log "dotnet test, one run per test project in parallel (timeout ${TEST_TIMEOUT_SECONDS}s)"
+# One `dotnet test --project` per test project, all at once, each naming its own report files: with one run
+# over the solution, the modules' default report names (user, machine and a timestamp) can coincide when they
+# start in the same instant, and one report then overwrites the other (it happened).
 # --ignore-exit-code 8: a module with zero tests is fine; the total is checked below.
 # --report-ctrf: one JSON report per module (xunit.v3), summed by tests/tools/ctrf-summary.mjs.
-# Run in the background and `wait`, so that Ctrl-C/TERM reach our trap at once. `timeout` puts the
-# run in its own process group and, when signalled, passes the signal on to that whole group.
-timeout -k 15s "$((TEST_TIMEOUT_SECONDS + 60))s" dotnet test --solution Tollgate.slnx --no-build \
-    --results-directory "$RESULTS" --report-ctrf --report-xunit-trx \
-    --ignore-exit-code 8 --no-progress --timeout "${TEST_TIMEOUT_SECONDS}s" </dev/null > >(tee "$RESULTS/console.log") 2>&1 &
-TEST_PID=$!
-wait "$TEST_PID"
-TEST_RC=$?
-TEST_PID=""
+# Runs in the background and `wait`s, so that Ctrl-C/TERM reach our trap at once. `timeout` puts each run
+# in its own process group and, when signalled, passes the signal on to that whole group.
+PROJECTS=(tests/Tollgate.Tests tests/Tollgate.IntegrationTests)
+for project in "${PROJECTS[@]}"; do
+    name="$(basename "$project")"
+    timeout -k 15s "$((TEST_TIMEOUT_SECONDS + 60))s" dotnet test --project "$project" --no-build \
+        --results-directory "$RESULTS" --report-ctrf --report-ctrf-filename "$name.ctrf" \
+        --report-xunit-trx --report-xunit-trx-filename "$name.trx" \
+        --ignore-exit-code 8 --no-progress --timeout "${TEST_TIMEOUT_SECONDS}s" </dev/null > >(tee "$RESULTS/console-$name.log") 2>&1 &
+    TEST_PIDS+=($!)
+done
+TEST_RC=0
+for pid in "${TEST_PIDS[@]}"; do
+    wait "$pid"
+    rc=$?
+    [[ $rc -eq 124 || $rc -eq 137 ]] && echo "[test.sh] dotnet test was killed after $((TEST_TIMEOUT_SECONDS + 60))s"
+    [[ $rc -ne 0 ]] && TEST_RC=$rc
+done
+TEST_PIDS=()
 sleep 0.2 # let tee drain
-[[ $TEST_RC -eq 124 || $TEST_RC -eq 137 ]] && echo "[test.sh] dotnet test was killed after $((TEST_TIMEOUT_SECONDS + 60))s"
+cat "$RESULTS"/console-*.log > "$RESULTS/console.log"
 
 mapfile -t MODULES < <(sed -n 's/^Running tests from \(.*\.dll\) (.*/\1/p' "$RESULTS/console.log" | sort -u)
 SUMMARY="$(node "$TOOLS_DIR/ctrf-summary.mjs" "$RESULTS" "${MODULES[@]}")"

@@ -1,4 +1,5 @@
 using System.ClientModel;
+using System.Text.Json;
 using OpenAI.Chat;
 using OpenAI.Responses;
 using Tollgate.IntegrationTests.Harness;
@@ -50,6 +51,31 @@ public sealed class OpenAiDotnetSdkTests(GatewayStack stack)
         response.Headers.ShouldContain("x-tollgate-deployment: mock/gpt-4o-mini");
         response.Headers.ShouldContain("x-tollgate-model-group: gpt-4o-mini");
         response.Headers.ShouldContain("x-tollgate-request-id: ");
+    }
+
+    [Fact]
+    public async Task A_provider_on_http_client_system_relays_the_same_answers_as_the_default_client()
+    {
+        // aimock is plain http, so every other test goes through Tollgate's own HTTP/1.1 client; this provider sets
+        // http_client: system, the SocketsHttpHandler path that HTTPS upstreams take.
+        using var deadline = Deadline.After(30);
+        var key = await stack.MintKeyAsync("dotnet-system-client", deadline.Token);
+        ChatMessage[] hello = [new UserChatMessage("TG_CHAT_HELLO, are you there?")];
+        ChatMessage[] story = [new UserChatMessage("TG_STREAM_STORY: tell me the story")];
+
+        var result = await stack.SdkClient(key.Secret).GetChatClient("gpt-4o-mini-system").CompleteChatAsync(hello, cancellationToken: deadline.Token);
+        result.Value.Content.ShouldHaveSingleItem().Text.ShouldBe(HelloText);
+        Header(result.GetRawResponse().Headers, "x-tollgate-deployment").ShouldBe("mock-system/gpt-4o-mini");
+        var viaDefault = await CollectStreamAsync(stack.SdkClient(key.Secret).GetChatClient("gpt-4o-mini"), story, deadline.Token);
+        var viaSystem = await CollectStreamAsync(stack.SdkClient(key.Secret).GetChatClient("gpt-4o-mini-system"), story, deadline.Token);
+        viaSystem.Text.ShouldStartWith("Once upon a time");
+        viaSystem.Text.ShouldBe(viaDefault.Text);
+        viaSystem.FinishReason.ShouldBe(ChatFinishReason.Stop);
+
+        static bool BySystem(JsonElement row) => row.GetProperty("deployment").GetString() == "mock-system/gpt-4o-mini";
+        var rows = await stack.WaitForLedgerRowsAsync(key.Id, rows => rows.Count == 3, deadline.Token);
+        rows.Count(BySystem).ShouldBe(2);
+        rows.Where(BySystem).ShouldAllBe(r => r.GetProperty("output_tokens").GetInt64() > 0, "usage was read through the system client too");
     }
 
     [Fact]

@@ -346,7 +346,7 @@ internal static class ConfigLoader
                 return null;
             }
 
-            var keys = b.Keys(map, path, "kind", "base_url", "billing", "retention", "reject_betas", "connect_timeout", "activity_timeout", "auth");
+            var keys = b.Keys(map, path, "kind", "base_url", "billing", "retention", "reject_betas", "connect_timeout", "activity_timeout", "http_client", "auth");
             var defaults = new ProviderConfig { Name = name, Kind = "openai", BaseUrl = DefaultBaseUrl("openai"), Auth = new AuthConfig() };
 
             var kindPath = YamlBinder.Child(path, "kind");
@@ -380,6 +380,7 @@ internal static class ConfigLoader
                 _ = b.OneOf(Value(keys, "billing"), YamlBinder.Child(path, "billing"), "metered", "subscription");
                 _ = b.Duration(Value(keys, "connect_timeout"), YamlBinder.Child(path, "connect_timeout"));
                 _ = b.Duration(Value(keys, "activity_timeout"), YamlBinder.Child(path, "activity_timeout"));
+                _ = b.OneOf(Value(keys, "http_client"), YamlBinder.Child(path, "http_client"), "auto", "system");
                 return null;
             }
 
@@ -394,6 +395,7 @@ internal static class ConfigLoader
                 RejectBetas = rejectBetas?.Select(x => x.Value).ToArray() ?? [],
                 ConnectTimeout = b.Duration(Value(keys, "connect_timeout"), YamlBinder.Child(path, "connect_timeout")) ?? defaults.ConnectTimeout,
                 ActivityTimeout = b.Duration(Value(keys, "activity_timeout"), YamlBinder.Child(path, "activity_timeout")) ?? defaults.ActivityTimeout,
+                HttpClient = b.OneOf(Value(keys, "http_client"), YamlBinder.Child(path, "http_client"), "auto", "system") ?? defaults.HttpClient,
                 DisabledReason = disabledReason,
             };
         }

@@ -84,6 +84,11 @@ internal sealed record ProviderConfig
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Activity timeout: the call fails when no byte arrives for this long.</summary>
     public TimeSpan ActivityTimeout { get; init; } = TimeSpan.FromSeconds(300);
+    /// <summary>
+    /// auto (default): Tollgate's own HTTP/1.1 client for an http:// base_url, .NET's SocketsHttpHandler for https://;
+    /// system: SocketsHttpHandler for both.
+    /// </summary>
+    public string HttpClient { get; init; } = "auto";
     /// <summary>Set when a secret this provider needs could not be resolved: its deployments are disabled.</summary>
     public string? DisabledReason { get; init; }
 }

@@ -1,3 +1,4 @@
+using Tollgate.Upstream;
 using System.Buffers;
 using System.Globalization;
 using System.Net;
@@ -447,12 +448,7 @@ internal sealed class GatewayPipeline
         }
 
         using var ownedBody = upstreamBody;
-        using var request = new HttpRequestMessage(HttpMethod.Post, url)
-        {
-            Content = translatedBody is null ? new ReadOnlyMemoryContent(upstreamBody.Memory) : new ByteArrayContent(translatedBody),
-            Version = HttpVersion.Version11,
-        };
-        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        var request = new UpstreamRequest(url, translatedBody is null ? upstreamBody.Memory : translatedBody);
         HeaderPolicy.CopyRequestHeaders(http.Request.Headers, request, dropAnthropic: translation is not null && provider.Kind != "anthropic");
         string? sentToken;
         try
@@ -466,10 +462,10 @@ internal sealed class GatewayPipeline
         }
 
         using var activity = new ActivityTimeout(provider.Config.ActivityTimeout, http.RequestAborted);
-        HttpResponseMessage response;
+        UpstreamResponse response;
         try
         {
-            response = await provider.Invoker.SendAsync(request, activity.Token);
+            response = await provider.Client.SendAsync(request, activity.Token);
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !http.RequestAborted.IsCancellationRequested)
         {
@@ -482,7 +478,7 @@ internal sealed class GatewayPipeline
 
         using (response)
         {
-            var status = (int)response.StatusCode;
+            var status = response.Status;
             if (status is >= 200 and < 300)
             {
                 Record(ctx, deployment, status, started, null);
@@ -493,7 +489,7 @@ internal sealed class GatewayPipeline
                 }
 
                 SetServedHeaders(ctx, deployment);
-                var isSse = response.Content.Headers.ContentType?.MediaType == "text/event-stream";
+                var isSse = response.MediaType == "text/event-stream";
                 if (peek.Stream && isSse && ctx.Operation.StreamFormat != StreamFormat.None)
                 {
                     if (translation is { } streamPlan)
@@ -578,7 +574,7 @@ internal sealed class GatewayPipeline
         }
     }
 
-    private async ValueTask RelayJsonAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, TranslationPlan? translation)
+    private async ValueTask RelayJsonAsync(GatewayContext ctx, UpstreamResponse response, ActivityTimeout activity, TranslationPlan? translation)
     {
         var http = ctx.Http;
         using var content = await ReadAllAsync(response, activity, int.MaxValue);
@@ -601,7 +597,7 @@ internal sealed class GatewayPipeline
             ctx.Usage = usage;
         }
 
-        ctx.Status = (int)response.StatusCode;
+        ctx.Status = response.Status;
         Account(ctx, ctx.ServedBy!);
         http.Response.StatusCode = ctx.Status;
         if (translation is null)
@@ -641,15 +637,14 @@ internal sealed class GatewayPipeline
         ctx.Cost = deployment.Provider.IsSubscription ? 0m : notional;
     }
 
-    private static async ValueTask<PooledBytes> ReadAllAsync(HttpResponseMessage response, ActivityTimeout activity, int limit)
+    private static async ValueTask<PooledBytes> ReadAllAsync(UpstreamResponse response, ActivityTimeout activity, int limit)
     {
-        var length = response.Content.Headers.ContentLength;
+        var length = response.ContentLength;
         var buffer = ArrayPool<byte>.Shared.Rent(length is > 0 and < int.MaxValue ? (int)length.Value : 16 * 1024);
         var filled = 0;
         try
         {
-            // SocketsHttpHandler's content already holds its stream: the synchronous call does no I/O and allocates no task.
-            await using var stream = response.Content.ReadAsStream(activity.Token);
+            var stream = response.Body;
             while (true)
             {
                 if (filled == buffer.Length)
@@ -681,7 +676,7 @@ internal sealed class GatewayPipeline
         }
     }
 
-    private async Task<(string Body, string Message, int? RetryAfter)> ReadUpstreamErrorAsync(HttpResponseMessage response, Providers.ProviderRuntime provider, CancellationToken cancellationToken)
+    private async Task<(string Body, string Message, int? RetryAfter)> ReadUpstreamErrorAsync(UpstreamResponse response, Providers.ProviderRuntime provider, CancellationToken cancellationToken)
     {
         string text;
         try
@@ -696,44 +691,43 @@ internal sealed class GatewayPipeline
         }
 
         text = provider.Redact(text);
-        return (text, UpstreamErrorText.Extract(text, (int)response.StatusCode), RetryAfterSeconds(response));
+        return (text, UpstreamErrorText.Extract(text, response.Status), RetryAfterSeconds(response));
     }
 
     /// <summary>
     /// Seconds until the upstream says to retry: <c>retry-after</c> (seconds or a date), else Anthropic's
     /// <c>anthropic-ratelimit-*-reset</c> times, else OpenAI's <c>x-ratelimit-reset-*</c> durations; null when none.
     /// </summary>
-    private int? RetryAfterSeconds(HttpResponseMessage response)
+    private int? RetryAfterSeconds(UpstreamResponse response)
     {
         var now = _time.GetUtcNow();
-        var retry = response.Headers.RetryAfter;
-        if (retry?.Delta is { } delta)
+        if (response.Header("retry-after") is { } retry)
         {
-            return (int)Math.Ceiling(Math.Max(0, delta.TotalSeconds));
-        }
+            if (double.TryParse(retry, NumberStyles.Float, CultureInfo.InvariantCulture, out var delta))
+            {
+                return (int)Math.Ceiling(Math.Max(0, delta));
+            }
 
-        if (retry?.Date is { } date)
-        {
-            return (int)Math.Ceiling(Math.Max(0, (date - now).TotalSeconds));
+            if (DateTimeOffset.TryParse(retry, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
+            {
+                return (int)Math.Ceiling(Math.Max(0, (date - now).TotalSeconds));
+            }
         }
 
         double? latest = null;
-        foreach (var (name, values) in response.Headers)
+        foreach (var (name, value) in response.Headers)
         {
             if (!name.EndsWith("-reset", StringComparison.OrdinalIgnoreCase) && !name.StartsWith("x-ratelimit-reset", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
 
-            foreach (var value in values)
+            double? seconds = DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
+                ? (at - now).TotalSeconds
+                : RateLimitDuration.TryParseSeconds(value);
+            if (seconds is { } s && (latest is null || s > latest))
             {
-                double? seconds = DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
-                    ? (at - now).TotalSeconds
-                    : RateLimitDuration.TryParseSeconds(value);
-                if (seconds is { } s && (latest is null || s > latest))
-                {
-                    latest = s;
-                }
+                latest = s;
             }
         }
 

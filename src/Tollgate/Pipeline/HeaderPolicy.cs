@@ -1,4 +1,4 @@
-using System.Net.Http.Headers;
+using Tollgate.Upstream;
 using System.Collections.Frozen;
 
 namespace Tollgate.Pipeline;
@@ -25,7 +25,7 @@ internal static class HeaderPolicy
     /// <param name="from">The client's headers.</param>
     /// <param name="to">The upstream request.</param>
     /// <param name="dropAnthropic">Leave out <c>anthropic-*</c> headers (a translated request to a provider that is not Anthropic).</param>
-    public static void CopyRequestHeaders(IHeaderDictionary from, HttpRequestMessage to, bool dropAnthropic = false)
+    public static void CopyRequestHeaders(IHeaderDictionary from, UpstreamRequest to, bool dropAnthropic = false)
     {
         foreach (var (name, values) in from)
         {
@@ -35,47 +35,28 @@ internal static class HeaderPolicy
                 continue;
             }
 
-            var added = values.Count == 1
-                ? to.Headers.TryAddWithoutValidation(name, (string?)values)
-                : to.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
-            if (!added)
-            {
-                to.Content?.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
-            }
+            to.Add(name, values);
         }
     }
 
-    public static void CopyResponseHeaders(HttpResponseMessage from, HttpResponse to)
-    {
-        // NonValidated: the values as the upstream sent them, without parsing them into typed headers first.
-        Copy(from.Headers.NonValidated, to.Headers);
-        Copy(from.Content.Headers.NonValidated, to.Headers);
-    }
+    /// <summary>Whether an upstream response header stays on the gateway's side (framing, hop-by-hop, cookies).</summary>
+    public static bool IsResponseDenied(string name) => ResponseDenied.Contains(name);
 
-    private static void Copy(HttpHeadersNonValidated from, IHeaderDictionary to)
+    /// <summary>
+    /// Relays the upstream's end-to-end headers. A repeated header keeps all its values. The gateway's own
+    /// <c>x-tollgate-*</c> headers are never taken from upstream (an upstream that is itself a Tollgate has its own).
+    /// </summary>
+    public static void CopyResponseHeaders(UpstreamResponse from, HttpResponse to)
     {
-        foreach (var (name, values) in from)
+        var headers = to.Headers;
+        foreach (var (name, value) in from.Headers)
         {
-            if (ResponseDenied.Contains(name))
+            if (ResponseDenied.Contains(name) || name.StartsWith("x-tollgate-", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
 
-            if (values.Count == 1)
-            {
-                to[name] = values.ToString();
-            }
-            else
-            {
-                var all = new string[values.Count];
-                var i = 0;
-                foreach (var value in values)
-                {
-                    all[i++] = value;
-                }
-
-                to[name] = all;
-            }
+            headers.Append(name, value);
         }
     }
 }

@@ -1,5 +1,5 @@
 using System.Net;
-using System.Net.Http.Headers;
+using Tollgate.Upstream;
 using Tollgate.Configuration;
 
 namespace Tollgate.Providers;
@@ -11,6 +11,9 @@ namespace Tollgate.Providers;
 internal sealed class ProviderRuntime : IDisposable
 {
     private const int MaxCachedUris = 64;
+
+    /// <summary>An upstream connection unused this long is closed.</summary>
+    private static readonly TimeSpan PooledIdleTimeout = TimeSpan.FromSeconds(90);
     private readonly string? _secret;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Uri> _uris = new(StringComparer.Ordinal);
 
@@ -37,11 +40,14 @@ internal sealed class ProviderRuntime : IDisposable
             UseCookies = false,
             AutomaticDecompression = DecompressionMethods.None,
             ConnectTimeout = config.ConnectTimeout,
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
+            PooledConnectionIdleTimeout = PooledIdleTimeout,
             PooledConnectionLifetime = TimeSpan.FromMinutes(10),
             MaxConnectionsPerServer = int.MaxValue,
             EnableMultipleHttp2Connections = true,
         }, disposeHandler: true);
+        Client = config.BaseUrl.Scheme == Uri.UriSchemeHttp && config.HttpClient == "auto"
+            ? new Http1Client(config.BaseUrl, config.ConnectTimeout, PooledIdleTimeout, services?.Time ?? TimeProvider.System)
+            : new SystemUpstreamClient(Invoker);
 
         if (DisabledReason is null && config.Auth.Type == "oauth" && config.Auth.TokenUrl is not null && services is not null)
         {
@@ -92,7 +98,11 @@ internal sealed class ProviderRuntime : IDisposable
     /// <summary>Why this provider cannot be used (a secret that did not resolve), or null.</summary>
     public string? DisabledReason { get; private set; }
 
+    /// <summary>The provider's own pool over .NET's handler: HTTPS calls and the OAuth token refresh.</summary>
     public HttpMessageInvoker Invoker { get; }
+
+    /// <summary>What the data path sends this provider's calls through.</summary>
+    public IUpstreamClient Client { get; }
 
     /// <summary>The beta a subscription (OAuth) credential needs on Anthropic.</summary>
     public const string OAuthBeta = "oauth-2025-04-20";
@@ -104,7 +114,7 @@ internal sealed class ProviderRuntime : IDisposable
     /// Sets the upstream credential the way this provider kind expects it. Returns the bearer token sent when it
     /// came from a refreshable OAuth source (so a 401 can ask for a refresh of exactly that token), else null.
     /// </summary>
-    public async ValueTask<string?> ApplyCredentialAsync(HttpRequestMessage request, IHeaderDictionary clientHeaders, CancellationToken cancellationToken)
+    public async ValueTask<string?> ApplyCredentialAsync(UpstreamRequest request, IHeaderDictionary clientHeaders, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(clientHeaders);
@@ -116,7 +126,7 @@ internal sealed class ProviderRuntime : IDisposable
         if (TokenSource is not null)
         {
             var token = await TokenSource.GetTokenAsync(cancellationToken);
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            request.Set("Authorization", "Bearer " + token);
             return token;
         }
 
@@ -124,28 +134,28 @@ internal sealed class ProviderRuntime : IDisposable
         return null;
     }
 
-    private void ApplyStaticCredential(HttpRequestMessage request, IHeaderDictionary clientHeaders)
+    private void ApplyStaticCredential(UpstreamRequest request, IHeaderDictionary clientHeaders)
     {
         switch (Config.Auth.Type)
         {
             case "api_key" when Kind == "anthropic":
-                request.Headers.TryAddWithoutValidation("x-api-key", _secret);
+                request.Set("x-api-key", _secret!);
                 break;
             case "api_key" when Kind == "gemini":
-                request.Headers.TryAddWithoutValidation("x-goog-api-key", _secret);
+                request.Set("x-goog-api-key", _secret!);
                 break;
             case "api_key" or "bearer" or "oauth":
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _secret);
+                request.Set("Authorization", "Bearer " + _secret);
                 break;
             case "forward":
                 // The caller's own upstream credential goes through; its Tollgate key came in x-tollgate-key.
                 if (clientHeaders.Authorization is { Count: > 0 } authorization)
                 {
-                    request.Headers.TryAddWithoutValidation("Authorization", (string?)authorization);
+                    request.Set("Authorization", authorization.ToString());
                 }
                 else if (clientHeaders.TryGetValue("x-api-key", out var apiKey))
                 {
-                    request.Headers.TryAddWithoutValidation("x-api-key", (string?)apiKey);
+                    request.Set("x-api-key", apiKey.ToString());
                 }
 
                 break;
@@ -157,13 +167,13 @@ internal sealed class ProviderRuntime : IDisposable
     /// plus the OAuth beta when the credential is a subscription token. <c>anthropic-version</c> is kept,
     /// or defaulted when absent.
     /// </summary>
-    private void PrepareAnthropicHeaders(HttpRequestMessage request)
+    private void PrepareAnthropicHeaders(UpstreamRequest request)
     {
         var needsOAuth = Config.Auth.Type == "oauth";
-        if (request.Headers.TryGetValues("anthropic-beta", out var values) && (needsOAuth || Config.RejectBetas.Count > 0))
+        if (request.TryGet("anthropic-beta", out var values) && (needsOAuth || Config.RejectBetas.Count > 0))
         {
             var betas = values
-                .SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                .SelectMany(v => (v ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 .Where(b => !Config.RejectBetas.Contains(b, StringComparer.Ordinal))
                 .ToList();
             if (needsOAuth && !betas.Contains(OAuthBeta, StringComparer.Ordinal))
@@ -171,20 +181,20 @@ internal sealed class ProviderRuntime : IDisposable
                 betas.Add(OAuthBeta);
             }
 
-            request.Headers.Remove("anthropic-beta");
+            request.Remove("anthropic-beta");
             if (betas.Count > 0)
             {
-                request.Headers.TryAddWithoutValidation("anthropic-beta", string.Join(',', betas));
+                request.Set("anthropic-beta", string.Join(',', betas));
             }
         }
         else if (needsOAuth)
         {
-            request.Headers.TryAddWithoutValidation("anthropic-beta", OAuthBeta);
+            request.Set("anthropic-beta", OAuthBeta);
         }
 
-        if (!request.Headers.Contains("anthropic-version"))
+        if (!request.Contains("anthropic-version"))
         {
-            request.Headers.TryAddWithoutValidation("anthropic-version", DefaultAnthropicVersion);
+            request.Set("anthropic-version", DefaultAnthropicVersion);
         }
     }
 
@@ -197,5 +207,9 @@ internal sealed class ProviderRuntime : IDisposable
             : text;
     }
 
-    public void Dispose() => Invoker.Dispose();
+    public void Dispose()
+    {
+        Client.Dispose();
+        Invoker.Dispose();
+    }
 }

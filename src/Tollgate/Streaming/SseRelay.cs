@@ -1,3 +1,4 @@
+using Tollgate.Upstream;
 using System.Buffers;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
@@ -18,14 +19,14 @@ internal static class SseRelay
 {
     private const int InitialBuffer = 16 * 1024;
 
-    public static Task RelayAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, bool hideInjectedUsage, ILogger logger)
+    public static Task RelayAsync(GatewayContext ctx, UpstreamResponse response, ActivityTimeout activity, bool hideInjectedUsage, ILogger logger)
     {
         var state = new StreamState(ctx.Operation.StreamFormat, hideInjectedUsage);
         return PumpAsync(ctx, response, activity, logger, new CopySink(ctx, state));
     }
 
     /// <summary>Relays an upstream stream of another format, translating event by event.</summary>
-    public static Task RelayTranslatedAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, IStreamTranslator translator, ILogger logger)
+    public static Task RelayTranslatedAsync(GatewayContext ctx, UpstreamResponse response, ActivityTimeout activity, IStreamTranslator translator, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(translator);
         return PumpAsync(ctx, response, activity, logger, new TranslateSink(ctx, translator));
@@ -35,11 +36,11 @@ internal static class SseRelay
     /// Reads the upstream SSE stream, hands each complete event to the sink, and flushes after every read that
     /// produced output. Ends the client's stream with the surface's error event unless the sink saw the proper end.
     /// </summary>
-    private static async Task PumpAsync(GatewayContext ctx, HttpResponseMessage response, ActivityTimeout activity, ILogger logger, IEventSink sink)
+    private static async Task PumpAsync(GatewayContext ctx, UpstreamResponse response, ActivityTimeout activity, ILogger logger, IEventSink sink)
     {
         var http = ctx.Http;
         var format = ctx.Operation.StreamFormat;
-        ctx.Status = (int)response.StatusCode;
+        ctx.Status = response.Status;
         http.Response.StatusCode = ctx.Status;
         sink.SetHeaders(response, http.Response);
         http.Response.Headers.CacheControl = "no-cache";
@@ -51,7 +52,7 @@ internal static class SseRelay
         string? failure = null;
         try
         {
-            await using var stream = await response.Content.ReadAsStreamAsync(activity.Token);
+            var stream = response.Body;
             while (true)
             {
                 if (filled == buffer.Length)
@@ -177,7 +178,7 @@ internal static class SseRelay
 
         string? UpstreamError { get; }
 
-        void SetHeaders(HttpResponseMessage upstream, HttpResponse client);
+        void SetHeaders(UpstreamResponse upstream, HttpResponse client);
 
         /// <summary>Handles one raw event; returns whether anything was written for the client.</summary>
         bool OnEvent(ReadOnlySpan<byte> ev, IBufferWriter<byte> output);
@@ -193,7 +194,7 @@ internal static class SseRelay
 
         public string? UpstreamError => null;
 
-        public void SetHeaders(HttpResponseMessage upstream, HttpResponse client) => HeaderPolicy.CopyResponseHeaders(upstream, client);
+        public void SetHeaders(UpstreamResponse upstream, HttpResponse client) => HeaderPolicy.CopyResponseHeaders(upstream, client);
 
         public bool OnEvent(ReadOnlySpan<byte> ev, IBufferWriter<byte> output)
         {
@@ -219,7 +220,7 @@ internal static class SseRelay
 
         public string? UpstreamError => translator.UpstreamError;
 
-        public void SetHeaders(HttpResponseMessage upstream, HttpResponse client) => client.ContentType = "text/event-stream; charset=utf-8";
+        public void SetHeaders(UpstreamResponse upstream, HttpResponse client) => client.ContentType = "text/event-stream; charset=utf-8";
 
         public bool OnEvent(ReadOnlySpan<byte> ev, IBufferWriter<byte> output)
         {

@@ -130,8 +130,10 @@ public sealed partial class GatewayStack : IAsyncLifetime
           mock-wrongkey: { kind: openai, base_url: "{{aimock}}", auth: { type: api_key, key: env:MOCK_WRONG_KEY } }
           dead: { kind: openai, base_url: "http://127.0.0.1:{{closedPort}}/v1", auth: { type: api_key, key: env:MOCK_UPSTREAM_KEY } }
           mock-impatient: { kind: openai, base_url: "{{aimock}}", activity_timeout: 1s, auth: { type: api_key, key: env:MOCK_UPSTREAM_KEY } }
+          mock-system: { kind: openai, base_url: "{{aimock}}", http_client: system, auth: { type: api_key, key: env:MOCK_UPSTREAM_KEY } }
         models:
           gpt-4o-mini: { family: gpt, deployments: [ { provider: mock, model: gpt-4o-mini, price: { input: {{ChatInputPrice}}, output: {{ChatOutputPrice}} } } ] }
+          gpt-4o-mini-system: { family: gpt, deployments: [ { provider: mock-system, model: gpt-4o-mini, price: { input: {{ChatInputPrice}}, output: {{ChatOutputPrice}} } } ] }
           gpt-4o: { family: gpt, deployments: [ { provider: mock, model: gpt-4o, price: { input: 2.5, output: 10 } } ] }
           text-embedding-3-small: { family: gpt, deployments: [ { provider: mock, model: text-embedding-3-small, price: { input: 0.02, output: 0 } } ] }
           err-upstream-500: { family: gpt, deployments: [ { provider: mock, model: err-upstream-500, price: { input: 1, output: 1 } } ] }

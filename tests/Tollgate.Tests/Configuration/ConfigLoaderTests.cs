@@ -436,6 +436,33 @@ public sealed class ConfigLoaderTests
         config.Providers["p"].ConnectTimeout.ShouldBe(TimeSpan.FromMilliseconds(milliseconds));
     }
 
+    [Fact]
+    public void A_provider_http_client_is_auto_unless_set_to_system_and_anything_else_is_refused_with_path_and_line()
+    {
+        var config = Parse("server: { admin: false }\nproviders:\n  a: { kind: openai, base_url: http://127.0.0.1:9/v1, auth: { type: none } }\n  s: { kind: openai, base_url: http://127.0.0.1:9/v1, auth: { type: none }, http_client: system }");
+        config.Providers["a"].HttpClient.ShouldBe("auto");
+        config.Providers["s"].HttpClient.ShouldBe("system");
+        using (var auto = new Tollgate.Providers.ProviderRuntime(config.Providers["a"]))
+        {
+            auto.Client.ShouldBeOfType<Tollgate.Upstream.Http1Client>();
+        }
+
+        using (var system = new Tollgate.Providers.ProviderRuntime(config.Providers["s"]))
+        {
+            system.Client.ShouldBeOfType<Tollgate.Upstream.SystemUpstreamClient>();
+        }
+
+        using (var https = new Tollgate.Providers.ProviderRuntime(Parse("server: { admin: false }\nproviders: { h: { kind: openai, base_url: https://example.invalid/v1, auth: { type: none } } }").Providers["h"]))
+        {
+            https.Client.ShouldBeOfType<Tollgate.Upstream.SystemUpstreamClient>("HTTPS upstreams keep .NET's handler");
+        }
+
+        var error = SingleError("server: { admin: false }\nproviders:\n  p:\n    kind: openai\n    auth: { type: none }\n    http_client: curl");
+        error.Path.ShouldBe("providers.p.http_client");
+        error.Line.ShouldBe(6);
+        error.Message.ShouldContain("system");
+    }
+
     [Theory]
     [InlineData("fast")]
     [InlineData("10 parsecs")]
