@@ -149,8 +149,10 @@ internal sealed class Http1Connection : IDisposable
         }
 
         var size = 64 + _prefix.Length + request.ContentType.Length;
-        foreach (var (name, values) in request.Headers)
+        var headers = request.Headers;
+        for (var i = 0; i < headers.Count; i++)
         {
+            var (name, values) = headers[i];
             foreach (var value in values)
             {
                 size += name.Length + (value?.Length ?? 0) + 4;
@@ -167,8 +169,9 @@ internal sealed class Http1Connection : IDisposable
 
         var writer = new HeadWriter(_buffer);
         writer.Bytes(_prefix);
-        foreach (var (name, values) in request.Headers)
+        for (var i = 0; i < headers.Count; i++)
         {
+            var (name, values) = headers[i];
             foreach (var value in values)
             {
                 writer.Header(name, value ?? string.Empty);
@@ -404,7 +407,7 @@ internal readonly record struct ResponseHead(int Status, BodyFraming Framing, lo
 
             var nameBytes = line[..colon].TrimEnd((byte)' ');
             var valueBytes = line[(colon + 1)..].Trim(" \t"u8);
-            if (valueBytes.IndexOfAnyInRange((byte)0, (byte)8) >= 0 || valueBytes.IndexOfAnyInRange((byte)10, (byte)31) >= 0 || valueBytes.Contains((byte)127))
+            if (valueBytes.IndexOfAnyExcept(ValueBytes) >= 0)
             {
                 throw Invalid("a header value holds control characters");
             }
@@ -457,6 +460,10 @@ internal readonly record struct ResponseHead(int Status, BodyFraming Framing, lo
         head = new ResponseHead(status, framing, length ?? 0, reusable, mediaType, headers);
         return true;
     }
+
+    /// <summary>What a header value may hold: visible characters, space, tab and obs-text; no control characters.</summary>
+    private static readonly SearchValues<byte> ValueBytes = SearchValues.Create(
+        [(byte)'\t', .. Enumerable.Range(0x20, 0x7F - 0x20).Select(b => (byte)b), .. Enumerable.Range(0x80, 0x80).Select(b => (byte)b)]);
 
     /// <summary>The line starting at <paramref name="from"/> without its CRLF (or bare LF); next is -1 while incomplete.</summary>
     internal static ReadOnlySpan<byte> NextLine(ReadOnlySpan<byte> data, int from, out int next)
