@@ -713,7 +713,7 @@ done
         echo "- Minimal .NET pass-through / nginx proxy_pass throughput: $(ratio passthrough nginx)× (the runtime's floor on this machine; the issue assumed about 0.9×)"
     fi
     if ok tollgate && ok passthrough; then
-        echo "- Tollgate / minimal .NET pass-through throughput: $(ratio tollgate passthrough)× (what keys, routing, the ledger, usage and metrics cost)"
+        echo "- Tollgate / minimal .NET pass-through throughput: $(ratio tollgate passthrough)× (what keys, routing, the ledger, usage and metrics cost, less what Tollgate's own HTTP/1.1 client saves against SocketsHttpHandler)"
     fi
     if ok tollgate && ok nginx_default; then
         echo "- For reference, Tollgate / nginx proxy_pass with upstream defaults (no keepalive to the stub): $(ratio tollgate nginx_default)× (not the target's reference)"
