@@ -294,6 +294,58 @@ public sealed class Http1ClientTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_host_name_base_url_resolves_and_connects()
+    {
+        var port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        using var client = new Http1Client(new Uri($"http://localhost:{port}/v1"), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(90), _time);
+        var server = Task.Run(async () =>
+        {
+            using var peer = await AcceptAsync();
+            var request = await ReadRequestAsync(peer);
+            await WriteAsync(peer, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            return request;
+        }, Token);
+
+        var url = new Uri($"http://localhost:{port}/v1/chat/completions");
+        using var response = await client.SendAsync(new UpstreamRequest(url, "{}"u8.ToArray()), Token);
+        (await ReadBodyAsync(response)).ShouldBe("ok");
+        (await server.WaitAsync(Wait, Token)).ShouldContain($"\r\nHost: localhost:{port}\r\n");
+    }
+
+    [Fact]
+    public async Task An_ipv6_literal_base_url_connects()
+    {
+        if (!Socket.OSSupportsIPv6)
+        {
+            Assert.Skip("this host has no IPv6");
+        }
+
+        using var listener = new TcpListener(IPAddress.IPv6Loopback, 0);
+        try
+        {
+            listener.Start();
+        }
+        catch (SocketException)
+        {
+            Assert.Skip("this host has no IPv6 loopback");
+        }
+
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var client = new Http1Client(new Uri($"http://[::1]:{port}/v1"), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(90), _time);
+        var server = Task.Run(async () =>
+        {
+            using var peer = await listener.AcceptSocketAsync(Token);
+            var request = await ReadRequestAsync(peer);
+            await WriteAsync(peer, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6");
+            return request;
+        }, Token);
+
+        using var response = await client.SendAsync(new UpstreamRequest(new Uri($"http://[::1]:{port}/v1/chat/completions"), "{}"u8.ToArray()), Token);
+        (await ReadBodyAsync(response)).ShouldBe("v6");
+        (await server.WaitAsync(Wait, Token)).ShouldContain($"\r\nHost: [::1]:{port}\r\n");
+    }
+
+    [Fact]
     public async Task A_refused_connection_is_a_connection_error()
     {
         var port = ((IPEndPoint)_listener.LocalEndpoint).Port;
