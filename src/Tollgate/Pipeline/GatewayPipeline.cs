@@ -1,16 +1,16 @@
-using Tollgate.Upstream;
 using System.Buffers;
 using System.Globalization;
 using System.Net;
 using Tollgate.Keys;
-using Tollgate.Providers;
 using Tollgate.Ledger;
+using Tollgate.Providers;
 using Tollgate.Routing;
 using Tollgate.Sensitivity;
 using Tollgate.Streaming;
-using Tollgate.Translation;
 using Tollgate.Surfaces;
 using Tollgate.Telemetry;
+using Tollgate.Translation;
+using Tollgate.Upstream;
 
 namespace Tollgate.Pipeline;
 

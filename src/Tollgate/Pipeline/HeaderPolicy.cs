@@ -1,5 +1,5 @@
-using Tollgate.Upstream;
 using System.Collections.Frozen;
+using Tollgate.Upstream;
 
 namespace Tollgate.Pipeline;
 

@@ -1,6 +1,6 @@
 using System.Net;
-using Tollgate.Upstream;
 using Tollgate.Configuration;
+using Tollgate.Upstream;
 
 namespace Tollgate.Providers;
 

@@ -1,4 +1,3 @@
-using Tollgate.Upstream;
 using System.Buffers;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
@@ -6,6 +5,7 @@ using Tollgate.Pipeline;
 using Tollgate.Surfaces;
 using Tollgate.Telemetry;
 using Tollgate.Translation;
+using Tollgate.Upstream;
 
 namespace Tollgate.Streaming;
 

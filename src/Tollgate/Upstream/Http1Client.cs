@@ -35,6 +35,7 @@ internal sealed class Http1Client : IUpstreamClient
     private readonly Stack<Http1Connection> _idle = new();
     private readonly ITimer _sweep;
     private bool _disposed;
+    private int _opened;
 
     public Http1Client(Uri baseUrl, TimeSpan connectTimeout, TimeSpan idleTimeout, TimeProvider time)
     {
@@ -57,8 +58,6 @@ internal sealed class Http1Client : IUpstreamClient
 
     /// <summary>Connections opened so far (for tests and diagnostics).</summary>
     public int Opened => Volatile.Read(ref _opened);
-
-    private int _opened;
 
     /// <summary>Idle connections in the pool now.</summary>
     public int IdleCount

@@ -17,6 +17,9 @@ internal sealed class Http1Connection : IDisposable
     /// <summary>The most an answer's status line and headers may take.</summary>
     internal const int MaxHeadBytes = 64 * 1024;
 
+    /// <summary>A request whose head and body together fit in this goes out in one send.</summary>
+    private const int MaxSingleSend = 64 * 1024;
+
     private readonly Http1Client _owner;
     private readonly Socket _socket;
     private readonly Http1Body _body;
@@ -28,6 +31,9 @@ internal sealed class Http1Connection : IDisposable
     private int _end;
     private bool _disposed;
 
+    // No byte of the current call's answer has arrived yet (so a failure on a pooled connection may be retried).
+    private bool _receivedNothing;
+
     public Http1Connection(Http1Client owner, Socket socket)
     {
         _owner = owner;
@@ -37,9 +43,6 @@ internal sealed class Http1Connection : IDisposable
 
     /// <summary>When it went back to the pool (a <see cref="TimeProvider"/> timestamp).</summary>
     public long IdleSince { get; set; }
-
-    /// <summary>No byte of the current call's answer has arrived yet.</summary>
-    public bool ReceivedNothing { get; private set; }
 
     /// <summary>False when the upstream closed the connection (or sent something unasked) while it idled.</summary>
     public bool LooksOpen()
@@ -61,7 +64,7 @@ internal sealed class Http1Connection : IDisposable
     /// </summary>
     public async ValueTask<UpstreamResponse> SendAsync(UpstreamRequest request, bool reused, CancellationToken cancellationToken)
     {
-        ReceivedNothing = true;
+        _receivedNothing = true;
         _start = _end = 0;
         try
         {
@@ -78,7 +81,6 @@ internal sealed class Http1Connection : IDisposable
                 body = body[await _socket.SendAsync(body, SocketFlags.None, cancellationToken)..];
             }
 
-            _start = _end = 0;
             while (true)
             {
                 if (_end > _start && ResponseHead.TryParse(_buffer.AsSpan(_start, _end - _start), _headers, out var parsed, out var used))
@@ -106,14 +108,14 @@ internal sealed class Http1Connection : IDisposable
                 if (read == 0)
                 {
                     throw new HttpRequestException(HttpRequestError.ResponseEnded,
-                        ReceivedNothing ? "the upstream closed the connection before it answered" : "the upstream closed the connection in the middle of its response headers");
+                        _receivedNothing ? "the upstream closed the connection before it answered" : "the upstream closed the connection in the middle of its response headers");
                 }
 
                 _end += read;
-                ReceivedNothing = false;
+                _receivedNothing = false;
             }
         }
-        catch (Exception ex) when (reused && ReceivedNothing && !cancellationToken.IsCancellationRequested
+        catch (Exception ex) when (reused && _receivedNothing && !cancellationToken.IsCancellationRequested
             && ex is SocketException or IOException or HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded })
         {
             // The upstream closed this idle connection before our request reached it: once more, on a new one.
@@ -159,7 +161,7 @@ internal sealed class Http1Connection : IDisposable
             }
         }
 
-        var bodyInline = size + request.Body.Length <= MaxHeadBytes;
+        var bodyInline = size + request.Body.Length <= MaxSingleSend;
         var need = bodyInline ? size + request.Body.Length : size;
         if (_buffer.Length < need)
         {
