@@ -117,4 +117,29 @@ internal sealed record LimiterOptions
     /// far from its limits and admit from it locally. Off: every admission is a Redis call.
     /// </summary>
     public bool Leases { get; init; } = true;
+
+    /// <summary>Redis only: how settlements of a call that failed are sent again (<see cref="RetryBackoff"/>).</summary>
+    public RetryBackoff SettlementRetry { get; init; } = RetryBackoff.Settlements;
+}
+
+/// <summary>
+/// Waits of <see cref="First"/>, doubling up to <see cref="Last"/>, for as many tries as fit in <see cref="For"/>.
+/// </summary>
+internal sealed record RetryBackoff(TimeSpan First, TimeSpan Last, TimeSpan For)
+{
+    /// <summary>A minute: a Redis restart or failover, with time to spare.</summary>
+    public static RetryBackoff Settlements { get; } = new(TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(60));
+
+    /// <summary>The waits before each try, in order; their sum is at least <see cref="For"/>.</summary>
+    public IEnumerable<TimeSpan> Waits()
+    {
+        var wait = First;
+        var total = TimeSpan.Zero;
+        while (total < For)
+        {
+            yield return wait;
+            total += wait;
+            wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, Last.Ticks));
+        }
+    }
 }

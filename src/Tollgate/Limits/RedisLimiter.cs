@@ -16,7 +16,9 @@ namespace Tollgate.Limits;
 /// at low concurrency an admission costs one round trip as before; under load, requests that arrive while a call
 /// is in flight share the next one. A caller that cancels while queued is dropped from its batch; one that cancels after
 /// its batch left gets its cancellation at once, and if the script admitted it, the hold is released (settled at
-/// cost 0). An error from Redis fails every admission and settlement of that call (the callers handle it).</para>
+/// cost 0). An error from Redis fails every admission of that call (the callers handle it); its settlements are sent
+/// again, alone, backing off for a minute (<see cref="LimiterOptions.SettlementRetry"/>), and a settlement whose first
+/// call did reach Redis is not applied twice (the settlement record in <see cref="RedisScripts.Batch"/>).</para>
 /// <para>Exactness: a batch is one sequential history. The script applies its settlements, then its admissions in
 /// queue order, each with all the checks of a single admission against the state the ones before it left, and no
 /// other script runs in between. Operations that were queued together were concurrent, so that order is one a
@@ -28,6 +30,7 @@ namespace Tollgate.Limits;
 /// <item><c>{tg:k:ID}:rpms</c> and <c>:tpms</c> the rate windows (<see cref="RateWindow"/>), one MessagePack string each: the newest second, the total and 61 per-second counts (requests, tokens); TTL 62 s.</item>
 /// <item><c>{tg:k:ID}:dreq:yyyyMMdd</c>, <c>:dtok:yyyyMMdd</c> the tier's daily request and token counts; TTL to UTC midnight plus slack.</item>
 /// <item><c>{tg:w:WS}:flights</c>, <c>:spend:P</c>, <c>:held:P</c>, <c>:soft:P</c> the same for a workspace budget.</item>
+/// <item><c>tg:settled:INSTANCE</c> the replica's settlement record: a bitmap of its batches with settlements that were applied (128 KB at most); TTL 15 minutes from the last write.</item>
 /// </list>
 /// <para>
 /// The target is a single Redis node (or a primary with replicas), Redis 6.0 or later. Names keep their hash tags,
@@ -55,6 +58,9 @@ internal sealed partial class RedisLimiter : ILimiter
 
     private static readonly TimeSpan DaySlack = TimeSpan.FromHours(1);
     private static readonly TimeSpan DrainOnDispose = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a replica's settlement record outlives its last write: well beyond <see cref="RetryBackoff.Settlements"/>.</summary>
+    private static readonly TimeSpan SettlementRecordTtl = TimeSpan.FromMinutes(15);
     private readonly IConnectionMultiplexer _connection;
     private readonly bool _ownsConnection;
     private readonly SettledSpendLoader _loader;
@@ -67,7 +73,12 @@ internal sealed partial class RedisLimiter : ILimiter
     private TaskCompletionSource? _drained;
     private bool _disposed;
     private LimiterOptions _options;
+    private readonly string _settlementRecord;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly HashSet<Task> _retries = [];
     private long _sequence;
+    private long _settleSequence;
+    private long _settlementRetries;
     private long _calls;
     private long _admissionsSent;
     private long _settlementsSent;
@@ -81,11 +92,24 @@ internal sealed partial class RedisLimiter : ILimiter
         _options = options;
         _loader = settledSpendLoader;
         _ownsConnection = ownsConnection;
+        _settlementRecord = options.RedisPrefix + ":settled:" + _instance;
         _leaseTimer = options.Leases ? options.Time.CreateTimer(static state => ((RedisLimiter)state!).SweepLeases(), this, LeaseSweep, LeaseSweep) : null;
     }
 
     /// <summary>Batch script calls made so far, and the admissions and settlements they carried.</summary>
-    internal BatchStats Stats => new(Interlocked.Read(ref _calls), Interlocked.Read(ref _admissionsSent), Interlocked.Read(ref _settlementsSent));
+    internal BatchStats Stats => new(Interlocked.Read(ref _calls), Interlocked.Read(ref _admissionsSent), Interlocked.Read(ref _settlementsSent), Interlocked.Read(ref _settlementRetries));
+
+    /// <summary>Failed calls whose settlements wait to be sent again.</summary>
+    internal int PendingSettlementRetries
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _retries.Count;
+            }
+        }
+    }
 
     private IDatabase Db => _connection.GetDatabase();
 
@@ -256,10 +280,18 @@ internal sealed partial class RedisLimiter : ILimiter
             drained = _drained.Task;
         }
 
-        // Let queued settlements reach Redis before the connection goes.
+        // Let queued settlements reach Redis before the connection goes; settlements waiting to be sent again get
+        // one last try now.
+        await _stopping.CancelAsync();
+        Task[] retries;
+        lock (_gate)
+        {
+            retries = [.. _retries];
+        }
+
         try
         {
-            await drained.WaitAsync(DrainOnDispose);
+            await Task.WhenAll(retries.Append(drained)).WaitAsync(DrainOnDispose);
         }
         catch (TimeoutException)
         {
@@ -431,10 +463,11 @@ internal sealed partial class RedisLimiter : ILimiter
     {
         var admits = lane.Admits;
         var settles = lane.Settles;
+        var mark = settles.Count == 0 ? SettlementMark.None : new SettlementMark(_settlementRecord, Interlocked.Increment(ref _settleSequence), Retry: false);
         RedisResult[] replies;
         try
         {
-            RedisValue[] args = [lane.Builder.Build(Volatile.Read(ref _options), settles, admits)];
+            RedisValue[] args = [lane.Builder.Build(Volatile.Read(ref _options), settles, admits, mark)];
             Interlocked.Increment(ref _calls);
             Interlocked.Add(ref _admissionsSent, admits.Count);
             Interlocked.Add(ref _settlementsSent, settles.Count);
@@ -451,9 +484,11 @@ internal sealed partial class RedisLimiter : ILimiter
                 op.Fail(e);
             }
 
-            foreach (var op in settles)
+            // The admissions' callers handle their error; a settlement is owed to Redis whatever happened, so it is
+            // sent again (exactly once in effect, see RedisScripts.Batch) until it lands or its retry time runs out.
+            if (settles.Count > 0)
             {
-                op.Fail(e);
+                RetrySettlements(mark with { Retry = true }, [.. settles], e);
             }
 
             return;
@@ -488,6 +523,83 @@ internal sealed partial class RedisLimiter : ILimiter
         }
     }
 
+    private void RetrySettlements(SettlementMark mark, SettleOp[] settles, Exception error)
+    {
+        Task retry;
+        lock (_gate)
+        {
+            retry = RetrySettlementsAsync(mark, settles, error);
+            if (!retry.IsCompleted)
+            {
+                _retries.Add(retry);
+            }
+        }
+
+        _ = retry.ContinueWith(
+            static (done, state) =>
+            {
+                var limiter = (RedisLimiter)state!;
+                lock (limiter._gate)
+                {
+                    limiter._retries.Remove(done);
+                }
+            },
+            this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// Sends one failed call's settlements again, alone and under its number, backing off, until a call gets a reply
+    /// (then they are applied, now or by the first call) or the retries of <see cref="LimiterOptions.SettlementRetry"/> are used up (then they fail
+    /// with the last error: Redis's spend misses them until it is next seeded from the store). On dispose, one last try.
+    /// </summary>
+    private async Task RetrySettlementsAsync(SettlementMark mark, SettleOp[] settles, Exception error)
+    {
+        var options = Volatile.Read(ref _options);
+        var builder = new BatchBuilder();
+        foreach (var wait in options.SettlementRetry.Waits())
+        {
+            var last = _stopping.IsCancellationRequested;
+            if (!last)
+            {
+                try
+                {
+                    await Task.Delay(wait, options.Time, _stopping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    last = true;
+                }
+            }
+
+            try
+            {
+                Interlocked.Increment(ref _settlementRetries);
+                RedisValue[] args = [builder.Build(Volatile.Read(ref _options), settles, [], mark)];
+                await EvalAsync(RedisScripts.Batch, [], args, CancellationToken.None);
+                foreach (var op in settles)
+                {
+                    op.Complete();
+                }
+
+                return;
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+
+            if (last)
+            {
+                break;
+            }
+        }
+
+        foreach (var op in settles)
+        {
+            op.Fail(error);
+        }
+    }
+
     private async Task<RedisResult> EvalAsync(RedisScripts.Script script, RedisKey[] keys, RedisValue[] args, CancellationToken cancellationToken)
     {
         try
@@ -501,7 +613,13 @@ internal sealed partial class RedisLimiter : ILimiter
         }
     }
 
-    internal readonly record struct BatchStats(long Calls, long Admissions, long Settlements);
+    /// <summary>A batch's entry in the replica's settlement record (<see cref="RedisScripts.Batch"/>): none without settlements.</summary>
+    private readonly record struct SettlementMark(string Key, long Sequence, bool Retry)
+    {
+        public static SettlementMark None => new("", 0, false);
+    }
+
+    internal readonly record struct BatchStats(long Calls, long Admissions, long Settlements, long SettlementRetries = 0);
 
     /// <summary>Key names. A key's names share the hash tag <c>{prefix:k:ID}</c>; without a workspace budget the
     /// workspace slots of the quota script point into that tag too (untouched), so it stays on one slot.</summary>
@@ -645,7 +763,7 @@ internal sealed partial class RedisLimiter : ILimiter
         private readonly List<Descriptor> _admitDescriptors = [];
         private readonly MessagePackWriter _writer = new();
 
-        public byte[] Build(LimiterOptions options, List<SettleOp> settles, List<AdmitOp> admits)
+        public byte[] Build(LimiterOptions options, IReadOnlyList<SettleOp> settles, List<AdmitOp> admits, SettlementMark mark)
         {
             _index.Clear();
             _descriptors.Clear();
@@ -672,6 +790,10 @@ internal sealed partial class RedisLimiter : ILimiter
             w.Write(_descriptors.Count);
             w.Write(settles.Count);
             w.Write(admits.Count);
+            w.Write(mark.Key);
+            w.Write(mark.Sequence);
+            w.Write(mark.Retry ? 1 : 0);
+            w.Write(Ms(SettlementRecordTtl));
             foreach (var d in _descriptors)
             {
                 w.Write(d.KeyPrefix);

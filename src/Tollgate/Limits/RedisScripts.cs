@@ -18,7 +18,9 @@ internal static class RedisScripts
     /// array (decoded in C: far cheaper than one ARGV string per value and Lua's tonumber):
     /// <list type="number">
     /// <item>header (<see cref="HeaderFields"/>): now (for settlement TTLs), hold TTL, rate window (60 000 ms), flight
-    /// grain (60 000 ms), then the number of descriptors, settlements and admissions;</item>
+    /// grain (60 000 ms), then the number of descriptors, settlements and admissions, then the settlement record: its
+    /// key ('' when the batch has no settlements), the batch's sequence number, 1 when this is a retry, and the record's
+    /// TTL (ms);</item>
     /// <item>descriptors (<see cref="DescriptorFields"/> each), one per key, limits and periods in the batch: key prefix
     /// <c>{tg:k:ID}:</c>, workspace prefix ('' none), key period ('-' no budget), workspace period, day, day deadline,
     /// max_parallel, rpm, tpm, daily requests, daily tokens, key budget, key soft, key state deadline, key refresh,
@@ -39,7 +41,14 @@ internal static class RedisScripts
     /// small MessagePack string each (a GET and a SET per batch): Redis's small-hash and small-zset encodings scan
     /// linearly, which made per-request members cost more than everything else together.
     /// </para>
-    /// Returns one entry per admission: an integer below 16 when admitted (bits: 1 key soft limit crossed, 2 key alert,
+    /// <para>
+    /// The settlement record makes a retry of settlements exact: each replica numbers its batches that carry
+    /// settlements, and a batch that is applied sets its bit (number mod 2^20) in the replica's record. When a call
+    /// fails without a reply (a timeout, a dropped connection), the script may or may not have run; the replica sends
+    /// the same settlements again under the same number, with the retry flag, and the script applies them only if
+    /// the bit is still 0. A bit is cleared half the record (524 288 batches) before its number comes round again.
+    /// </para>
+    /// Returns one entry per admission (none when a retry finds its batch already applied): an integer below 16 when admitted (bits: 1 key soft limit crossed, 2 key alert,
     /// 4 workspace crossed, 8 workspace alert); 16 + (1 key, 2 workspace) when a budget has no spend in Redis and no seed
     /// came (nothing recorded); 32 when a lease was asked for too close to a limit (nothing recorded); or
     /// {1, kind, retryMs, a, b} when refused (kind = <see cref="LimitKind"/> as a number).
@@ -50,6 +59,10 @@ internal static class RedisScripts
         local call, tonumber, max, floor, mpack, munpack = redis.call, tonumber, math.max, math.floor, cmsgpack.pack, cmsgpack.unpack
         local P = munpack(ARGV[1])
         local batchNow, holdTtl, window, grain, nDesc, nSettle, nAdmit = P[1], P[2], P[3], P[4], P[5], P[6], P[7]
+        local markK, markSeq, markRetry, markTtl = P[8], P[9], P[10], P[11]
+        local MB = 1048576
+        -- A settlement batch sent again after an error: if its first call did reach Redis, its bit is set; do nothing.
+        if markRetry == 1 and call('GETBIT', markK, markSeq % MB) == 1 then return {} end
         local DS, SS, AS = 21, 9, 7
         local span = window / 1000
         local NB = span + 1
@@ -227,7 +240,7 @@ internal static class RedisScripts
         -- Descriptors: a key's names, periods and limits, shared by its operations in this batch.
         local D = {}
         for i = 1, nDesc do
-          local o = 7 + (i - 1) * DS
+          local o = 11 + (i - 1) * DS
           local kb, wb = P[o + 1], P[o + 2]
           D[i] = {
             kb = kb, wb = wb, kp = P[o + 3], wp = P[o + 4], day = P[o + 5], dayEnd = P[o + 6],
@@ -250,7 +263,7 @@ internal static class RedisScripts
 
         -- Settlements first (any order of concurrent calls is a valid history): leave the flight group, release the
         -- hold if the group was still live, add the cost and the tokens, correct tpm.
-        local so = 7 + nDesc * DS
+        local so = 11 + nDesc * DS
         local batchSecond = floor(batchNow / 1000)
         for i = 1, nSettle do
           local o = so + (i - 1) * SS
@@ -470,11 +483,17 @@ internal static class RedisScripts
           if s.dReq < 0 and call('EXISTS', s.reqK) == 1 then call('INCRBY', s.reqK, s.dReq) end
           if s.dTok > 0 and call('INCRBY', s.tokK, s.dTok) == s.dTok then call('PEXPIRE', s.tokK, ttl) end
         end
+        -- This batch's settlements are applied: set its bit in the replica's record, and clear the 64 bits half the
+        -- record ahead, so a bit reused a million batches later starts at 0.
+        if markK ~= '' then
+          call('BITFIELD', markK, 'SET', 'i64', '#' .. floor(((markSeq + MB / 2) % MB) / 64), 0, 'SET', 'u1', markSeq % MB, 1)
+          call('PEXPIRE', markK, markTtl)
+        end
         return out
         """);
 
     /// <summary>Fields per part of the <see cref="Batch"/> MessagePack array.</summary>
-    public const int HeaderFields = 7, DescriptorFields = 21, SettleFields = 9, AdmitFields = 7;
+    public const int HeaderFields = 11, DescriptorFields = 21, SettleFields = 9, AdmitFields = 7;
 
     /// <summary>
     /// Read-only. KEYS: 1 key:flights, 2 key:rpms, 3 key:tpms, 4 key:spend:P, 5 key:dreq:D, 6 key:dtok:D,

@@ -85,4 +85,14 @@ public sealed class LimitTypesTests
             LimiterFactory.CreateAsync(new RedisConfig(), " ", options, loader, Ct).WaitAsync(timeout, Ct));
         error.Message.ShouldContain("redis.connection");
     }
+
+    [Fact]
+    public void Settlement_retries_double_their_wait_up_to_five_seconds_for_a_minute()
+    {
+        var waits = RetryBackoff.Settlements.Waits().Select(w => w.TotalMilliseconds).ToArray();
+        waits[..6].ShouldBe([250, 500, 1000, 2000, 4000, 5000]);
+        waits[6..].ShouldAllBe(w => w == 5000);
+        waits.Sum().ShouldBeGreaterThanOrEqualTo(60_000);
+        (waits.Sum() - waits[^1]).ShouldBeLessThan(60_000);
+    }
 }

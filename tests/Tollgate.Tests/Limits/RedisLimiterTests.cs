@@ -331,6 +331,99 @@ public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests
     }
 
     [Fact]
+    public async Task A_settlement_whose_call_fails_is_sent_again_alone_and_lands()
+    {
+        var prefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8];
+        var limiter = new RedisLimiter(redis.First, new LimiterOptions { Time = Clock, RedisPrefix = prefix }, Ledger.Loader, ownsConnection: false);
+        var key = Key(NewKeyId(), new BudgetSpec(1.00m, "30d", Anchor: Start), maxParallel: 5);
+        var other = Key(NewKeyId(), maxParallel: 5);
+        var broken = Key(NewKeyId(), maxParallel: 5);
+        await redis.First.GetDatabase().HashSetAsync("{" + prefix + ":k:" + broken.KeyId + "}:flights", "not", "a string").WaitAsync(Timeout, Ct);
+        var admitted = await Admit(limiter, key, 0.30m);
+
+        // The settlement rides in the call after the one in flight, with an admission whose key makes the script fail.
+        Task<Admission> inFlight, poisoned;
+        Task settled;
+        await using (await PauseRedisAsync())
+        {
+            inFlight = Admit(limiter, other);
+            poisoned = Admit(limiter, broken);
+            settled = limiter.SettleAsync(admitted, 0.20m, 0, Ct).AsTask();
+        }
+
+        (await inFlight).Admitted.ShouldBeTrue();
+        await Should.ThrowAsync<RedisServerException>(poisoned);
+        await EventuallyAsync(() => Task.FromResult(limiter.PendingSettlementRetries), n => n == 1);
+
+        // Nothing of that call is in Redis: the hold and the slot are still taken, no spend yet.
+        settled.IsCompleted.ShouldBeFalse();
+        var before = await Quota(limiter, key);
+        before.Budget!.Spend.ShouldBe(0m);
+        before.Budget.Held.ShouldBe(0.30m);
+        before.InFlight.ShouldBe(1);
+
+        // Sent again on its own after the first wait (250 ms): the spend lands, the hold and the slot are freed.
+        await settled.WaitAsync(Timeout, Ct);
+        var after = await Quota(limiter, key);
+        after.Budget!.Spend.ShouldBe(0.20m);
+        after.Budget.Held.ShouldBe(0m);
+        after.InFlight.ShouldBe(0);
+        limiter.Stats.SettlementRetries.ShouldBe(1);
+        limiter.PendingSettlementRetries.ShouldBe(0);
+        await limiter.DisposeAsync().AsTask().WaitAsync(Timeout, Ct);
+    }
+
+    [Fact]
+    public async Task A_settlement_whose_reply_was_lost_is_not_counted_twice_when_sent_again()
+    {
+        // A client that gives up on a reply after 500 ms, while Redis (paused) still has the call and runs it later.
+        await using var impatient = await RedisFixture.ConnectAsync(redis.Address, asyncTimeoutMs: 500);
+        var prefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8];
+        var limiter = new RedisLimiter(impatient, new LimiterOptions { Time = Clock, RedisPrefix = prefix }, Ledger.Loader, ownsConnection: false);
+        var key = Key(NewKeyId(), new BudgetSpec(1.00m, "30d", Anchor: Start), maxParallel: 5);
+        var admitted = await Admit(limiter, key, 0.30m);
+
+        Task settled;
+        await using (await PauseRedisAsync())
+        {
+            settled = limiter.SettleAsync(admitted, 0.20m, 0, Ct).AsTask();
+            await EventuallyAsync(() => Task.FromResult(limiter.PendingSettlementRetries), n => n == 1);
+        }
+
+        // Unpaused, Redis runs the first call after all: the settlement is in, though the replica never heard so.
+        // The retry (250 ms later) finds the first call's mark and changes nothing: spent once, not twice.
+        await settled.WaitAsync(Timeout, Ct);
+        limiter.Stats.SettlementRetries.ShouldBe(1);
+        var after = await Quota(limiter, key);
+        after.Budget!.Spend.ShouldBe(0.20m);
+        after.Budget.Held.ShouldBe(0m);
+        after.InFlight.ShouldBe(0);
+        await limiter.DisposeAsync().AsTask().WaitAsync(Timeout, Ct);
+    }
+
+    [Fact]
+    public async Task A_settlement_that_keeps_failing_is_given_up_with_its_error_once_its_retries_are_used_up()
+    {
+        var prefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8];
+        var backoff = new RetryBackoff(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(40), TimeSpan.FromMilliseconds(200));
+        var limiter = new RedisLimiter(redis.First, new LimiterOptions { Time = Clock, RedisPrefix = prefix, SettlementRetry = backoff }, Ledger.Loader, ownsConnection: false);
+        var key = Key(NewKeyId(), maxParallel: 5);
+        var admitted = await Admit(limiter, key);
+
+        // The key's flights become something the script cannot read: every call with this settlement fails.
+        var flights = "{" + prefix + ":k:" + key.KeyId + "}:flights";
+        var db = redis.First.GetDatabase();
+        await db.KeyDeleteAsync(flights).WaitAsync(Timeout, Ct);
+        await db.HashSetAsync(flights, "not", "a string").WaitAsync(Timeout, Ct);
+        var settled = limiter.SettleAsync(admitted, 0m, 0, Ct).AsTask();
+
+        await Should.ThrowAsync<RedisServerException>(settled.WaitAsync(Timeout, Ct));
+        limiter.Stats.SettlementRetries.ShouldBe(backoff.Waits().Count());
+        limiter.PendingSettlementRetries.ShouldBe(0);
+        await limiter.DisposeAsync().AsTask().WaitAsync(Timeout, Ct);
+    }
+
+    [Fact]
     public async Task Rate_windows_stay_a_few_hundred_bytes_however_many_admissions()
     {
         var prefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8];
@@ -434,11 +527,17 @@ public sealed class RedisFixture : IAsyncLifetime
         }
     }
 
-    private static async Task<IConnectionMultiplexer> ConnectAsync(string address)
+    /// <summary>A connection of its own; <paramref name="asyncTimeoutMs"/> sets how long it waits for a reply.</summary>
+    internal static async Task<IConnectionMultiplexer> ConnectAsync(string address, int? asyncTimeoutMs = null)
     {
         var options = RedisConnection.Parse(address);
         options.AllowAdmin = true; // FLUSHDB and SCRIPT FLUSH in tests
         options.AbortOnConnectFail = true;
+        if (asyncTimeoutMs is { } ms)
+        {
+            options.AsyncTimeout = ms;
+        }
+
         try
         {
             return await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(Timeout);
