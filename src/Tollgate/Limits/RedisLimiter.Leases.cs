@@ -41,6 +41,9 @@ internal sealed partial class RedisLimiter
     private static readonly TimeSpan LeaseSweep = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan LeaseBackoff = TimeSpan.FromSeconds(1);
 
+    /// <summary>A key's lease slot is dropped once it has had no lease and no admission for this long.</summary>
+    internal static readonly TimeSpan IdleSlot = TimeSpan.FromSeconds(60);
+
     private readonly ConcurrentDictionary<string, LeaseSlot> _leaseSlots = new(StringComparer.Ordinal);
     private readonly ITimer? _leaseTimer;
     private long _leasesGranted;
@@ -48,6 +51,9 @@ internal sealed partial class RedisLimiter
 
     /// <summary>Leases Redis granted, and the admissions taken from them locally.</summary>
     internal (long Granted, long Admissions) LeaseStats => (Interlocked.Read(ref _leasesGranted), Interlocked.Read(ref _leaseAdmissions));
+
+    /// <summary>Keys this replica keeps a lease slot for.</summary>
+    internal int LeaseSlots => _leaseSlots.Count;
 
     /// <summary>A key whose only limits are rpm and its own budget (and has at least one of them).</summary>
     internal static bool Leasable(AdmissionPlan plan) =>
@@ -57,42 +63,56 @@ internal sealed partial class RedisLimiter
     /// <summary>Admits from this replica's lease for the key, getting one if none is open; null: admit one by one.</summary>
     private async ValueTask<Admission?> TryAdmitLeasedAsync(AdmissionPlan plan, CancellationToken cancellationToken)
     {
-        var slot = _leaseSlots.GetOrAdd(plan.KeyId, static _ => new LeaseSlot());
+        var slot = _leaseSlots.GetOrAdd(plan.KeyId, static (_, now) => new LeaseSlot { LastUsedMs = now }, plan.NowMs);
         var second = plan.NowMs / 1000;
         for (var attempt = 0; attempt < 3; attempt++)
         {
             (RedisLease Lease, LeaseReport Report)? closing = null;
             Task<bool>? pending = null;
             var start = false;
+            bool removed;
             lock (slot)
             {
-                if (slot.Current is { } lease)
+                // The sweep may have dropped this idle slot after it was looked up: then the key's new one is used.
+                removed = slot.Removed;
+                if (!removed)
                 {
-                    if (second < lease.Second)
+                    slot.LastUsedMs = plan.NowMs;
+                    if (slot.Current is { } lease)
                     {
-                        // This request's clock reading is older than the lease: it goes alone.
-                        return null;
+                        if (second < lease.Second)
+                        {
+                            // This request's clock reading is older than the lease: it goes alone.
+                            return null;
+                        }
+
+                        if (lease.Matches(plan) && lease.TryTake(plan.HoldNanos))
+                        {
+                            Interlocked.Increment(ref _leaseAdmissions);
+                            return Admission.Admit(plan.Handle(lease), false, false, false, false);
+                        }
+
+                        closing = Retire(slot, lease, usedUp: second == lease.Second);
                     }
 
-                    if (lease.Matches(plan) && lease.TryTake(plan.HoldNanos))
+                    if (plan.NowMs >= slot.BackoffUntilMs)
                     {
-                        Interlocked.Increment(ref _leaseAdmissions);
-                        return Admission.Admit(plan.Handle(lease), false, false, false, false);
-                    }
+                        if (slot.Acquiring is null)
+                        {
+                            slot.Acquiring = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                            start = true;
+                        }
 
-                    closing = Retire(slot, lease, usedUp: second == lease.Second);
+                        pending = slot.Acquiring.Task;
+                    }
                 }
+            }
 
-                if (plan.NowMs >= slot.BackoffUntilMs)
-                {
-                    if (slot.Acquiring is null)
-                    {
-                        slot.Acquiring = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                        start = true;
-                    }
-
-                    pending = slot.Acquiring.Task;
-                }
+            if (removed)
+            {
+                slot = _leaseSlots.GetOrAdd(plan.KeyId, static (_, now) => new LeaseSlot { LastUsedMs = now }, plan.NowMs);
+                attempt--;
+                continue;
             }
 
             if (closing is { } c)
@@ -206,16 +226,31 @@ internal sealed partial class RedisLimiter
     /// <summary>The timer: leases whose second is over take no more requests, and close once their requests settled.</summary>
     private void SweepLeases()
     {
-        var second = Volatile.Read(ref _options).Time.GetUtcNow().ToUnixTimeMilliseconds() / 1000;
-        foreach (var slot in _leaseSlots.Values)
+        var nowMs = Volatile.Read(ref _options).Time.GetUtcNow().ToUnixTimeMilliseconds();
+        var second = nowMs / 1000;
+        foreach (var (keyId, slot) in _leaseSlots)
         {
             (RedisLease Lease, LeaseReport Report)? closing = null;
+            var idle = false;
             lock (slot)
             {
                 if (slot.Current is { } lease && lease.Second < second)
                 {
                     closing = Retire(slot, lease, usedUp: false);
                 }
+
+                // A key unused for a while loses its slot (and the lease size it learnt), so slots do not pile up
+                // for every key ever seen. Under the lock: an admission that looked the slot up sees it is gone.
+                if (slot.Current is null && slot.Open.Count == 0 && slot.Acquiring is null && nowMs - slot.LastUsedMs >= (long)IdleSlot.TotalMilliseconds)
+                {
+                    slot.Removed = true;
+                    idle = true;
+                }
+            }
+
+            if (idle)
+            {
+                _leaseSlots.TryRemove(new KeyValuePair<string, LeaseSlot>(keyId, slot));
             }
 
             if (closing is { } c)
@@ -324,6 +359,12 @@ internal sealed partial class RedisLimiter
         public int Size { get; set; } = MinLease;
 
         public long BackoffUntilMs { get; set; }
+
+        /// <summary>When an admission last came for the key (Unix ms of the limiter's clock).</summary>
+        public long LastUsedMs { get; set; }
+
+        /// <summary>Taken out of the limiter's slots by the sweep; whoever still holds it looks the key up again.</summary>
+        public bool Removed { get; set; }
     }
 }
 

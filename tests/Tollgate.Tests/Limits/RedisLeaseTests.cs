@@ -155,6 +155,36 @@ public sealed class RedisLeaseTests(RedisFixture redis) : LimiterContractTests, 
         view.Rpm!.Used.ShouldBe(1);
     }
 
+    [Fact]
+    public async Task A_key_unused_for_a_minute_loses_its_lease_slot_and_gets_a_new_one_when_it_comes_back()
+    {
+        var replicas = await ReplicasAsync();
+        var limiter = (RedisLimiter)replicas[0];
+        var id = NewKeyId();
+        var key = Key(id, new BudgetSpec(100m, "30d", Anchor: Start), rpm: 10_000);
+        await Settle(limiter, await Admit(limiter, key, 0.30m), 0.25m, keyId: id);
+        limiter.LeaseSlots.ShouldBe(1);
+
+        // The sweep (every 100 ms) retires the lease once its second is over; the slot stays while the key is recent.
+        Clock.Advance(TimeSpan.FromSeconds(2));
+        await EventuallyAsync(() => Quota(replicas[1], key), v => v.Budget!.Spend == 0.25m);
+        await Task.Delay(300, Ct);
+        limiter.LeaseSlots.ShouldBe(1);
+
+        Clock.Advance(RedisLimiter.IdleSlot);
+        await EventuallyAsync(() => Task.FromResult(limiter.LeaseSlots), n => n == 0);
+
+        // Back again: a new slot, a new lease, and the books still balance.
+        await Settle(limiter, await Admit(limiter, key, 0.30m), 0.25m, keyId: id);
+        limiter.LeaseSlots.ShouldBe(1);
+        limiter.LeaseStats.Granted.ShouldBe(2);
+        limiter.LeaseStats.Admissions.ShouldBe(2);
+        await replicas[0].DisposeAsync().AsTask().WaitAsync(Timeout, Ct);
+        var view = await Quota(replicas[1], key);
+        view.Budget!.Spend.ShouldBe(0.50m);
+        view.Budget.Held.ShouldBe(0m);
+    }
+
     /// <summary>
     /// 100 admissions on one replica, each settled before the next: all taken from leases of 8, 16, 32 and 64 (each
     /// doubles once used up), so 4 or 5 leases in all.
