@@ -219,6 +219,10 @@ internal static class TollgateHost
                 () => [(redisLimiter.LeaseStats.Granted, [])]);
             metrics.ObservedCounter("gateway_limiter_lease_admissions_total", "Admissions this replica took from its leases, without a Redis call.",
                 () => [(redisLimiter.LeaseStats.Admissions, [])]);
+            metrics.ObservedCounter("gateway_limiter_settlement_retries_total", "Calls this replica made to send again the settlements of a Redis call that failed.",
+                () => [(redisLimiter.Stats.SettlementRetries, [])]);
+            metrics.ObservedCounter("gateway_limiter_settlements_abandoned_total", "Settlements this replica gave up on after a minute of retries: Redis's spend misses them until its next seed from the store.",
+                () => [(redisLimiter.Stats.SettlementsAbandoned, [])]);
         }
 
         app.MapGet("/metrics", () => Results.Text(metrics.Render(), MetricsRegistry.ContentType));

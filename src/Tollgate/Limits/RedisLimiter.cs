@@ -79,6 +79,7 @@ internal sealed partial class RedisLimiter : ILimiter
     private long _sequence;
     private long _settleSequence;
     private long _settlementRetries;
+    private long _settlementsAbandoned;
     private long _calls;
     private long _admissionsSent;
     private long _settlementsSent;
@@ -97,7 +98,7 @@ internal sealed partial class RedisLimiter : ILimiter
     }
 
     /// <summary>Batch script calls made so far, and the admissions and settlements they carried.</summary>
-    internal BatchStats Stats => new(Interlocked.Read(ref _calls), Interlocked.Read(ref _admissionsSent), Interlocked.Read(ref _settlementsSent), Interlocked.Read(ref _settlementRetries));
+    internal BatchStats Stats => new(Interlocked.Read(ref _calls), Interlocked.Read(ref _admissionsSent), Interlocked.Read(ref _settlementsSent), Interlocked.Read(ref _settlementRetries), Interlocked.Read(ref _settlementsAbandoned));
 
     /// <summary>Failed calls whose settlements wait to be sent again.</summary>
     internal int PendingSettlementRetries
@@ -594,6 +595,7 @@ internal sealed partial class RedisLimiter : ILimiter
             }
         }
 
+        Interlocked.Add(ref _settlementsAbandoned, settles.Length);
         foreach (var op in settles)
         {
             op.Fail(error);
@@ -619,7 +621,7 @@ internal sealed partial class RedisLimiter : ILimiter
         public static SettlementMark None => new("", 0, false);
     }
 
-    internal readonly record struct BatchStats(long Calls, long Admissions, long Settlements, long SettlementRetries = 0);
+    internal readonly record struct BatchStats(long Calls, long Admissions, long Settlements, long SettlementRetries = 0, long SettlementsAbandoned = 0);
 
     /// <summary>Key names. A key's names share the hash tag <c>{prefix:k:ID}</c>; without a workspace budget the
     /// workspace slots of the quota script point into that tag too (untouched), so it stays on one slot.</summary>

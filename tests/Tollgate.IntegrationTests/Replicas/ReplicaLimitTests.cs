@@ -146,6 +146,13 @@ public sealed class ReplicaLimitTests(TwoReplicasFixture fixture) : IClassFixtur
 
         fromLeases.ShouldAllBe(n => n > 0);
         fromLeases.Sum().ShouldBeGreaterThan(30);
+
+        // Redis answered every call: no settlement had to be sent again, none was given up.
+        foreach (var replica in new[] { Set[0], Set[1] })
+        {
+            (await Set.MetricAsync(replica, "gateway_limiter_settlement_retries_total", deadline.Token)).ShouldBe(0);
+            (await Set.MetricAsync(replica, "gateway_limiter_settlements_abandoned_total", deadline.Token)).ShouldBe(0);
+        }
     }
 
     [Fact]

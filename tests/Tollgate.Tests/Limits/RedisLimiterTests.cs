@@ -369,6 +369,7 @@ public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests
         after.Budget.Held.ShouldBe(0m);
         after.InFlight.ShouldBe(0);
         limiter.Stats.SettlementRetries.ShouldBe(1);
+        limiter.Stats.SettlementsAbandoned.ShouldBe(0);
         limiter.PendingSettlementRetries.ShouldBe(0);
         await limiter.DisposeAsync().AsTask().WaitAsync(Timeout, Ct);
     }
@@ -419,6 +420,7 @@ public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests
 
         await Should.ThrowAsync<RedisServerException>(settled.WaitAsync(Timeout, Ct));
         limiter.Stats.SettlementRetries.ShouldBe(backoff.Waits().Count());
+        limiter.Stats.SettlementsAbandoned.ShouldBe(1);
         limiter.PendingSettlementRetries.ShouldBe(0);
         await limiter.DisposeAsync().AsTask().WaitAsync(Timeout, Ct);
     }
