@@ -526,10 +526,11 @@ internal sealed partial class RedisLimiter : ILimiter
 
     private void RetrySettlements(SettlementMark mark, SettleOp[] settles, Exception error)
     {
-        Task retry;
+        // Started outside the lock (after dispose it tries at once); listed until it ends, for dispose to wait on. The
+        // removal is registered after the listing, so it always comes after it.
+        var retry = RetrySettlementsAsync(mark, settles, error);
         lock (_gate)
         {
-            retry = RetrySettlementsAsync(mark, settles, error);
             if (!retry.IsCompleted)
             {
                 _retries.Add(retry);
