@@ -384,8 +384,9 @@ public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests
         var key = Key(NewKeyId(), new BudgetSpec(1.00m, "30d", Anchor: Start), maxParallel: 5);
         var admitted = await Admit(limiter, key, 0.30m);
 
+        // Paused for up to 10 s: the client notices its timeout on its heartbeat (about a second), well before.
         Task settled;
-        await using (await PauseRedisAsync())
+        await using (await PauseRedisAsync(10_000))
         {
             settled = limiter.SettleAsync(admitted, 0.20m, 0, Ct).AsTask();
             await EventuallyAsync(() => Task.FromResult(limiter.PendingSettlementRetries), n => n == 1);
@@ -458,9 +459,9 @@ public sealed class RedisLimiterTests(RedisFixture redis) : LimiterContractTests
     /// resumed from the second connection (a connection's commands wait behind its paused script); the pause ends
     /// by itself after a few seconds if a test fails first.
     /// </summary>
-    private async Task<IAsyncDisposable> PauseRedisAsync()
+    private async Task<IAsyncDisposable> PauseRedisAsync(int milliseconds = 3000)
     {
-        await redis.Second.GetServers()[0].ExecuteAsync("CLIENT", "PAUSE", "3000", "WRITE").WaitAsync(Timeout, Ct);
+        await redis.Second.GetServers()[0].ExecuteAsync("CLIENT", "PAUSE", milliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "WRITE").WaitAsync(Timeout, Ct);
         return new Unpause(redis.Second);
     }
 
