@@ -268,10 +268,14 @@ internal sealed partial class RedisLimiter
     {
         try
         {
+            // A lease's reports reach Redis in the order it made them: a closing report never overtakes a shrinking
+            // one that waits to be sent again (it would remove the flight group the shrink has to land in).
+            await report.After;
             await EnqueueSettle(new SettleOp(lease.Handle, report.Cost, report.Tokens, report.Unused, report.Release, report.Partial));
         }
         finally
         {
+            report.Done.TrySetResult();
             if (!report.Partial && _leaseSlots.TryGetValue(lease.Plan.KeyId, out var slot))
             {
                 lock (slot)
@@ -369,7 +373,14 @@ internal sealed partial class RedisLimiter
 }
 
 /// <summary>What a lease tells Redis: the hold it releases, its requests' spend and tokens since the last report, the requests it did not use.</summary>
-internal readonly record struct LeaseReport(long Release, long Cost, long Tokens, long Unused, bool Partial);
+internal readonly record struct LeaseReport(long Release, long Cost, long Tokens, long Unused, bool Partial)
+{
+    /// <summary>The lease's previous report has reached Redis (or failed for good); never faults.</summary>
+    public Task After { get; init; } = Task.CompletedTask;
+
+    /// <summary>Completed once this report has reached Redis or failed for good: the next report's <see cref="After"/>.</summary>
+    public TaskCompletionSource Done { get; init; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
 
 /// <summary>
 /// One lease: <see cref="Size"/> requests counted in rpm second <see cref="Second"/>, and a hold of
@@ -390,6 +401,7 @@ internal sealed class RedisLease
     private bool _unusedReported;
     private bool _retired;
     private bool _closed;
+    private Task _lastReport = Task.CompletedTask;
 
     internal RedisLease(AdmissionPlan plan, int size)
     {
@@ -479,7 +491,7 @@ internal sealed class RedisLease
                 return Close();
             }
 
-            var report = new LeaseReport(_reserved - _held, _spent, _tokens, Size - _used, Partial: true);
+            var report = Ordered(new LeaseReport(_reserved - _held, _spent, _tokens, Size - _used, Partial: true));
             _reserved = _held;
             _spent = 0;
             _tokens = 0;
@@ -529,6 +541,14 @@ internal sealed class RedisLease
         }
 
         _closed = true;
-        return new LeaseReport(_reserved, _spent, _tokens, _unusedReported ? 0 : Size - _used, Partial: false);
+        return Ordered(new LeaseReport(_reserved, _spent, _tokens, _unusedReported ? 0 : Size - _used, Partial: false));
+    }
+
+    /// <summary>Under the lock: the report goes after the one made before it.</summary>
+    private LeaseReport Ordered(LeaseReport report)
+    {
+        report = report with { After = _lastReport };
+        _lastReport = report.Done.Task;
+        return report;
     }
 }

@@ -156,6 +156,39 @@ public sealed class RedisLeaseTests(RedisFixture redis) : LimiterContractTests, 
     }
 
     [Fact]
+    public async Task A_closing_report_waits_for_the_shrinking_report_before_it_that_is_sent_again()
+    {
+        var prefix = "tgtest-" + Guid.NewGuid().ToString("N")[..8];
+        var limiter = new RedisLimiter(redis.First, new LimiterOptions { Time = Clock, RedisPrefix = prefix }, Ledger.Loader, ownsConnection: false);
+        var id = NewKeyId();
+        var key = Key(id, new BudgetSpec(100m, "30d", Anchor: Start), rpm: 10_000);
+        var inFlight = await Admit(limiter, key, 0.30m);
+        limiter.LeaseStats.Granted.ShouldBe(1);
+
+        // The key's flights become unreadable, so the shrinking report the sweep sends once the second is over fails.
+        var db = redis.First.GetDatabase();
+        var flights = "{" + prefix + ":k:" + id + "}:flights";
+        var saved = await db.StringGetAsync(flights).WaitAsync(Timeout, Ct);
+        var ttl = await db.KeyTimeToLiveAsync(flights).WaitAsync(Timeout, Ct);
+        await db.KeyDeleteAsync(flights).WaitAsync(Timeout, Ct);
+        await db.HashSetAsync(flights, "not", "a string").WaitAsync(Timeout, Ct);
+        Clock.Advance(TimeSpan.FromSeconds(1));
+        await EventuallyAsync(() => Task.FromResult(limiter.PendingSettlementRetries), n => n == 1);
+
+        // Readable again, and the lease's last request settles at once: its closing report must not overtake the
+        // shrink (it would remove the flight group, and the shrink's release would never land).
+        await db.KeyDeleteAsync(flights).WaitAsync(Timeout, Ct);
+        await db.StringSetAsync(flights, saved, ttl).WaitAsync(Timeout, Ct);
+        await Settle(limiter, inFlight, 0.25m, keyId: id);
+
+        var view = await EventuallyAsync(() => Quota(limiter, key), v => v.Budget!.Spend == 0.25m);
+        view.Budget!.Held.ShouldBe(0m);
+        limiter.PendingSettlementRetries.ShouldBe(0);
+        limiter.Stats.SettlementsAbandoned.ShouldBe(0);
+        await limiter.DisposeAsync().AsTask().WaitAsync(Timeout, Ct);
+    }
+
+    [Fact]
     public async Task A_key_unused_for_a_minute_loses_its_lease_slot_and_gets_a_new_one_when_it_comes_back()
     {
         var replicas = await ReplicasAsync();
