@@ -63,7 +63,7 @@ internal sealed partial class RedisLimiter
     /// <summary>Admits from this replica's lease for the key, getting one if none is open; null: admit one by one.</summary>
     private async ValueTask<Admission?> TryAdmitLeasedAsync(AdmissionPlan plan, CancellationToken cancellationToken)
     {
-        var slot = _leaseSlots.GetOrAdd(plan.KeyId, static (_, now) => new LeaseSlot { LastUsedMs = now }, plan.NowMs);
+        var slot = SlotFor(plan);
         var second = plan.NowMs / 1000;
         for (var attempt = 0; attempt < 3; attempt++)
         {
@@ -110,7 +110,7 @@ internal sealed partial class RedisLimiter
 
             if (removed)
             {
-                slot = _leaseSlots.GetOrAdd(plan.KeyId, static (_, now) => new LeaseSlot { LastUsedMs = now }, plan.NowMs);
+                slot = SlotFor(plan);
                 attempt--;
                 continue;
             }
@@ -138,6 +138,10 @@ internal sealed partial class RedisLimiter
 
         return null;
     }
+
+    /// <summary>The key's lease slot, made (as just used) when it has none.</summary>
+    private LeaseSlot SlotFor(AdmissionPlan plan) =>
+        _leaseSlots.GetOrAdd(plan.KeyId, static (_, now) => new LeaseSlot { LastUsedMs = now }, plan.NowMs);
 
     /// <summary>Asks Redis for a lease shaped like <paramref name="plan"/>; completes the slot's acquisition either way.</summary>
     private async Task AcquireLeaseAsync(LeaseSlot slot, AdmissionPlan plan)
