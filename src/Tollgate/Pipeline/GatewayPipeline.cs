@@ -791,6 +791,11 @@ internal sealed class GatewayPipeline
                 }
 
                 filled += read;
+                if (filled == declared)
+                {
+                    // A Content-Length body is complete: no second read just to be told so.
+                    break;
+                }
             }
 
             var body = new PooledBytes(buffer, filled);

@@ -13,7 +13,8 @@ namespace Tollgate.Upstream;
 /// <remarks>
 /// <para>Pooling: idle connections are reused last-in first-out, closed after <c>idleTimeout</c> unused, and
 /// checked before reuse once they idled for more than a second (an upstream may close an idle connection at any
-/// time). A call that fails on a reused connection before a byte of the answer arrived is sent once more on a
+/// time). A sweep every 2 s closes the idle connections the upstream has closed, so none waits in CLOSE-WAIT for
+/// the idle timeout. A call that fails on a reused connection before a byte of the answer arrived is sent once more on a
 /// new connection, as <see cref="SocketsHttpHandler"/> does: the upstream closed the idle connection, so it never
 /// read the request.</para>
 /// <para>HTTPS upstreams, and any provider set to <c>http_client: system</c>, use <see cref="SystemUpstreamClient"/>.</para>
@@ -24,6 +25,12 @@ internal sealed class Http1Client : IUpstreamClient
     private const int MaxIdle = 1024;
 
     private static readonly TimeSpan CheckAfterIdle = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How often idle connections are checked: closed when they idled past the timeout, or when the upstream closed
+    /// them (so they do not linger in CLOSE-WAIT until they would have been reused).
+    /// </summary>
+    private static readonly TimeSpan SweepEvery = TimeSpan.FromSeconds(2);
 
     private readonly string _host;
     private readonly int _port;
@@ -52,7 +59,7 @@ internal sealed class Http1Client : IUpstreamClient
         _connectTimeout = connectTimeout;
         _idleTimeout = idleTimeout;
         _time = time;
-        var every = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerSecond, idleTimeout.Ticks / 2));
+        var every = TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 2, TimeSpan.TicksPerSecond, SweepEvery.Ticks));
         _sweep = time.CreateTimer(_ => Sweep(), null, every, every);
     }
 
@@ -164,10 +171,14 @@ internal sealed class Http1Client : IUpstreamClient
         return new Http1Connection(this, socket);
     }
 
-    /// <summary>Closes the connections that idled past the idle timeout.</summary>
+    /// <summary>
+    /// Closes the idle connections that idled past the idle timeout or that the upstream closed. The check of each
+    /// socket (a poll, a system call) runs outside the pool's lock; only connections still idle when the lock is
+    /// taken again are removed, so a connection taken for a call meanwhile is left to that call.
+    /// </summary>
     private void Sweep()
     {
-        List<Http1Connection>? expired = null;
+        Http1Connection[] idle;
         lock (_lock)
         {
             if (_idle.Count == 0)
@@ -175,12 +186,32 @@ internal sealed class Http1Client : IUpstreamClient
                 return;
             }
 
+            idle = [.. _idle];
+        }
+
+        HashSet<Http1Connection>? closing = null;
+        foreach (var connection in idle)
+        {
+            if (_time.GetElapsedTime(connection.IdleSince) >= _idleTimeout || !connection.LooksOpen())
+            {
+                (closing ??= []).Add(connection);
+            }
+        }
+
+        if (closing is null)
+        {
+            return;
+        }
+
+        List<Http1Connection>? removed = null;
+        lock (_lock)
+        {
             var kept = new List<Http1Connection>(_idle.Count);
             while (_idle.TryPop(out var connection))
             {
-                if (_time.GetElapsedTime(connection.IdleSince) >= _idleTimeout)
+                if (closing.Contains(connection))
                 {
-                    (expired ??= []).Add(connection);
+                    (removed ??= []).Add(connection);
                 }
                 else
                 {
@@ -195,7 +226,7 @@ internal sealed class Http1Client : IUpstreamClient
             }
         }
 
-        expired?.ForEach(c => c.Dispose());
+        removed?.ForEach(c => c.Dispose());
     }
 
     public void Dispose()

@@ -34,6 +34,9 @@ internal sealed class Http1Connection : IDisposable
     // No byte of the current call's answer has arrived yet (so a failure on a pooled connection may be retried).
     private bool _receivedNothing;
 
+    // The upstream answered before it took the whole request body: the connection is not reused.
+    private bool _closeAfter;
+
     public Http1Connection(Http1Client owner, Socket socket)
     {
         _owner = owner;
@@ -65,6 +68,7 @@ internal sealed class Http1Connection : IDisposable
     public async ValueTask<UpstreamResponse> SendAsync(UpstreamRequest request, bool reused, CancellationToken cancellationToken)
     {
         _receivedNothing = true;
+        _closeAfter = false;
         _start = _end = 0;
         try
         {
@@ -75,12 +79,9 @@ internal sealed class Http1Connection : IDisposable
                 head = head[await _socket.SendAsync(head, SocketFlags.None, cancellationToken)..];
             }
 
-            var body = bodyInline ? ReadOnlyMemory<byte>.Empty : request.Body;
-            while (!body.IsEmpty)
-            {
-                body = body[await _socket.SendAsync(body, SocketFlags.None, cancellationToken)..];
-            }
-
+            // A body too large for one send goes out while the answer is awaited: an upstream may answer (413, 401)
+            // before it has read the whole body, and may never read the rest.
+            var bodySend = bodyInline || request.Body.IsEmpty ? null : SendBodyAsync(request.Body, cancellationToken);
             while (true)
             {
                 if (_end > _start && ResponseHead.TryParse(_buffer.AsSpan(_start, _end - _start), _headers, out var parsed, out var used))
@@ -90,6 +91,13 @@ internal sealed class Http1Connection : IDisposable
                     {
                         // An interim answer (103 Early Hints, a stray 100 Continue): the real one follows.
                         continue;
+                    }
+
+                    if (bodySend is { IsCompletedSuccessfully: false })
+                    {
+                        // Answered before the body was all sent: the answer is relayed, and the connection, whose
+                        // request was cut short, is closed after it.
+                        _closeAfter = true;
                     }
 
                     var response = new Http1Response(this, parsed);
@@ -136,6 +144,30 @@ internal sealed class Http1Connection : IDisposable
         {
             Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Sends a body that did not fit in the head's send. Runs beside the read of the answer; its failure (the upstream
+    /// answered and closed without reading it all) is observed here, and the read decides what the call returns.
+    /// </summary>
+    private Task SendBodyAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        var send = SendAllAsync(body, cancellationToken);
+        if (!send.IsCompletedSuccessfully)
+        {
+            _ = send.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        return send;
+    }
+
+    private async Task SendAllAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        while (!body.IsEmpty)
+        {
+            body = body[await _socket.SendAsync(body, SocketFlags.None, cancellationToken)..];
         }
     }
 
@@ -270,7 +302,7 @@ internal sealed class Http1Connection : IDisposable
 
     private void Release(bool reusable)
     {
-        if (reusable && _start == _end && !_disposed)
+        if (reusable && _start == _end && !_closeAfter && !_disposed)
         {
             _owner.Return(this);
         }

@@ -178,6 +178,35 @@ public sealed class Http1ClientTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_pooled_connection_the_upstream_closed_is_closed_by_the_sweep_within_seconds_without_a_call()
+    {
+        var server = Task.Run(async () =>
+        {
+            using var peer = await AcceptAsync();
+            await ReadRequestAsync(peer);
+            await WriteAsync(peer, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }, Token);
+
+        using (var response = await _client.SendAsync(new UpstreamRequest(_url, "{}"u8.ToArray()), Token))
+        {
+            (await ReadBodyAsync(response)).ShouldBe("ok");
+        }
+
+        await server.WaitAsync(Wait, Token);
+        _client.IdleCount.ShouldBe(1);
+
+        // The upstream closed its end; the pool's clock (manual here) has not moved, so only the sweep's check of the
+        // socket can notice. It runs every 2 s on the real clock (ManualTimeProvider has no timers of its own).
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (_client.IdleCount > 0 && waited.Elapsed < TimeSpan.FromSeconds(8))
+        {
+            await Task.Delay(100, Token);
+        }
+
+        _client.IdleCount.ShouldBe(0, "a connection the upstream closed must not linger in the pool (and in CLOSE-WAIT)");
+    }
+
+    [Fact]
     public async Task A_pooled_connection_idle_past_the_idle_timeout_is_not_used_again()
     {
         var server = Task.Run(async () =>
@@ -389,6 +418,75 @@ public sealed class Http1ClientTests : IAsyncDisposable
 
         _client.IdleCount.ShouldBe(0, "half a body is still on the wire: the connection cannot carry another call");
         await server.WaitAsync(Wait, Token);
+    }
+
+    [Fact]
+    public async Task An_upstream_that_answers_before_reading_a_large_body_gets_its_answer_relayed_and_the_connection_is_not_reused()
+    {
+        // 32 MB: more than the loopback socket buffers hold, so the body cannot all be sent while the upstream
+        // does not read. The upstream reads only the head, answers 413 and keeps the connection open.
+        var large = new byte[32 * 1024 * 1024];
+        large.AsSpan().Fill((byte)'a');
+        var release = new TaskCompletionSource();
+        var server = Task.Run(async () =>
+        {
+            using var peer = await AcceptAsync();
+            await ReadHeadAsync(peer);
+            await WriteAsync(peer, "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: 27\r\n\r\n{\"error\":\"body is too big\"}");
+            await release.Task.WaitAsync(Wait, Token);
+        }, Token);
+
+        using (var response = await _client.SendAsync(new UpstreamRequest(_url, large), Token))
+        {
+            response.Status.ShouldBe(413);
+            (await ReadBodyAsync(response)).ShouldBe("{\"error\":\"body is too big\"}");
+        }
+
+        _client.IdleCount.ShouldBe(0, "the request's body was cut short: the connection cannot carry another call");
+        release.SetResult();
+        await server.WaitAsync(Wait, Token);
+    }
+
+    [Fact]
+    public async Task An_upstream_that_answers_and_closes_before_reading_a_large_body_gets_its_answer_relayed()
+    {
+        var large = new byte[32 * 1024 * 1024];
+        var server = Task.Run(async () =>
+        {
+            using var peer = await AcceptAsync();
+            await ReadHeadAsync(peer);
+            await WriteAsync(peer, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 11\r\nConnection: close\r\n\r\nbad key, no");
+            // Closed with the body unread: the kernel resets the connection, and the client's send fails.
+            peer.Shutdown(SocketShutdown.Send);
+            await Task.Delay(100, Token);
+        }, Token);
+
+        using (var response = await _client.SendAsync(new UpstreamRequest(_url, large), Token))
+        {
+            response.Status.ShouldBe(401);
+            (await ReadBodyAsync(response)).ShouldBe("bad key, no");
+        }
+
+        _client.IdleCount.ShouldBe(0);
+        await server.WaitAsync(Wait, Token);
+    }
+
+    /// <summary>Reads up to the end of a request's head, and not a byte of its body beyond what arrived with it.</summary>
+    private static async Task ReadHeadAsync(Socket peer)
+    {
+        var data = new List<byte>();
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(Wait);
+        while (Encoding.ASCII.GetString(data.ToArray()).IndexOf("\r\n\r\n", StringComparison.Ordinal) < 0)
+        {
+            var read = await peer.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+            if (read == 0)
+            {
+                return;
+            }
+
+            data.AddRange(buffer.AsSpan(0, read));
+        }
     }
 
     private async Task<Socket> AcceptAsync()
