@@ -88,39 +88,6 @@ public sealed class AttemptsJsonTests
             + "{\"deployment\":\"c/three\",\"status\":200,\"latency_ms\":3.2,\"error\":null}]");
     }
 
-    /// <summary>The general path: what Utf8JsonWriter writes for these attempts.</summary>
-    private static string ViaWriter(List<Attempt> attempts)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartArray();
-            foreach (var attempt in attempts)
-            {
-                writer.WriteStartObject();
-                writer.WriteString("deployment", attempt.Deployment);
-                writer.WriteNumber("status", attempt.Status);
-                writer.WriteNumber("latency_ms", Math.Round(attempt.LatencyMs, 3));
-                if (attempt.Skipped)
-                {
-                    writer.WriteBoolean("skipped", true);
-                }
-
-                if (attempt.Error is null)
-                {
-                    writer.WriteNull("error");
-                }
-                else
-                {
-                    writer.WriteString("error", attempt.Error);
-                }
-
-                writer.WriteEndObject();
-            }
-
-            writer.WriteEndArray();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
+    /// <summary>The general path: what the JSON writer writes for these attempts.</summary>
+    private static string ViaWriter(List<Attempt> attempts) => GatewayContext.WriteAttemptsJson(attempts);
 }
