@@ -122,8 +122,7 @@ internal sealed class Http1Client : IUpstreamClient
                 }
             }
 
-            var idle = _time.GetElapsedTime(connection.IdleSince);
-            if (idle < CheckAfterIdle || (idle < _idleTimeout && connection.LooksOpen()))
+            if (_time.GetElapsedTime(connection.IdleSince) < CheckAfterIdle || StillUsable(connection))
             {
                 return connection;
             }
@@ -131,6 +130,10 @@ internal sealed class Http1Client : IUpstreamClient
             connection.Dispose();
         }
     }
+
+    /// <summary>An idle connection within the idle timeout whose upstream has not closed it (a poll, a system call).</summary>
+    private bool StillUsable(Http1Connection connection) =>
+        _time.GetElapsedTime(connection.IdleSince) < _idleTimeout && connection.LooksOpen();
 
     private async ValueTask<Http1Connection> ConnectAsync(CancellationToken cancellationToken)
     {
@@ -192,7 +195,7 @@ internal sealed class Http1Client : IUpstreamClient
         HashSet<Http1Connection>? closing = null;
         foreach (var connection in idle)
         {
-            if (_time.GetElapsedTime(connection.IdleSince) >= _idleTimeout || !connection.LooksOpen())
+            if (!StillUsable(connection))
             {
                 (closing ??= []).Add(connection);
             }

@@ -73,11 +73,7 @@ internal sealed class Http1Connection : IDisposable
         try
         {
             var bodyInline = WriteHead(request, out var headLength);
-            var head = _buffer.AsMemory(0, headLength);
-            while (!head.IsEmpty)
-            {
-                head = head[await _socket.SendAsync(head, SocketFlags.None, cancellationToken)..];
-            }
+            await SendAllAsync(_buffer.AsMemory(0, headLength), cancellationToken);
 
             // A body too large for one send goes out while the answer is awaited: an upstream may answer (413, 401)
             // before it has read the whole body, and may never read the rest.
@@ -153,7 +149,7 @@ internal sealed class Http1Connection : IDisposable
     /// </summary>
     private Task SendBodyAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
-        var send = SendAllAsync(body, cancellationToken);
+        var send = SendAllAsync(body, cancellationToken).AsTask();
         if (!send.IsCompletedSuccessfully)
         {
             _ = send.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
@@ -163,11 +159,12 @@ internal sealed class Http1Connection : IDisposable
         return send;
     }
 
-    private async Task SendAllAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    /// <summary>Sends all of <paramref name="data"/>; a send that completes at once allocates nothing.</summary>
+    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        while (!body.IsEmpty)
+        while (!data.IsEmpty)
         {
-            body = body[await _socket.SendAsync(body, SocketFlags.None, cancellationToken)..];
+            data = data[await _socket.SendAsync(data, SocketFlags.None, cancellationToken)..];
         }
     }
 
